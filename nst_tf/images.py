@@ -1,0 +1,115 @@
+"""Load, resize and save images; the assignment's preprocessing and noise image."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from nst_tf.errors import NstError
+
+# The assignment's RGB means (VGG's ImageNet means), subtracted from every input.
+MEANS = np.array([123.68, 116.779, 103.939], np.float32).reshape((1, 1, 1, 3))
+NOISE_RATIO = 0.6
+MIN_SIDE = 32
+
+
+def _to_rgb(img):
+    """Any PIL mode as 8-bit RGB: palette, alpha (on white), 16-bit, grey, CMYK."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(img, np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if img.mode == "F" and a.max() <= 1.0:
+            top = 1.0
+        img = Image.fromarray(np.clip(a * (255.0 / top), 0, 255).round().astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("RGB")
+
+
+def load_image(path):
+    """Read an image file as an (H, W, 3) uint8 RGB array, EXIF orientation applied.
+
+    Raises:
+      NstError: the file is missing, a directory, not an image, truncated, too
+        small (< 32 px) or a decompression bomb; the message says which.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise NstError(f"{path} is a directory; give an image file")
+    if not path.is_file():
+        raise NstError(f"{path} does not exist; check the path")
+    if path.stat().st_size == 0:
+        raise NstError(f"{path} is empty (0 bytes); use a real image")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            rgb = np.asarray(_to_rgb(ImageOps.exif_transpose(img)))
+    except Image.DecompressionBombError as e:
+        raise NstError(f"{path} is too large to open safely ({e}); shrink it first")
+    except (OSError, ValueError, SyntaxError) as e:
+        raise NstError(f"{path} is not a readable image ({type(e).__name__}: {e}); use a JPEG or PNG")
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        h, w = rgb.shape[:2]
+        raise NstError(f"{path} is {w}x{h} px; images need at least {MIN_SIDE} px a side")
+    return rgb
+
+
+def resize_to(image, width, height):
+    """Resize to exactly width x height, centre-cropping to that aspect first (never stretching)."""
+    img = Image.fromarray(image)
+    if img.size != (width, height):
+        img = ImageOps.fit(img, (width, height), Image.Resampling.LANCZOS)
+    return np.asarray(img)
+
+
+def reshape_and_normalize_image(image):
+    """The assignment's preprocessing: add the batch axis and subtract MEANS -> (1, H, W, 3)."""
+    return (np.asarray(image, np.float32)[np.newaxis] - MEANS).astype(np.float32)
+
+
+def deprocess(image):
+    """Inverse of preprocessing: add MEANS, clip to [0, 255], uint8 (H, W, 3)."""
+    return np.clip(np.asarray(image)[0] + MEANS[0], 0, 255).astype(np.uint8)
+
+
+def generate_noise_image(content_image, noise_ratio=NOISE_RATIO, seed=None):
+    """The assignment's start point: uniform(-20, 20) noise blended with the content.
+
+    Args:
+      content_image: preprocessed content, (1, H, W, 3).
+      noise_ratio: share of noise, 0.6 in the assignment.
+      seed: seed for the noise; None draws fresh noise.
+
+    Returns:
+      float32 (1, H, W, 3) = noise * noise_ratio + content_image * (1 - noise_ratio).
+    """
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(-20, 20, content_image.shape).astype(np.float32)
+    return (noise * noise_ratio + content_image * (1 - noise_ratio)).astype(np.float32)
+
+
+def atomic_write(path, write):
+    """Call `write(tmp_path)`, then rename onto `path`: readers see the old file or the new one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_image(path, image):
+    """The assignment's save_image: deprocess a (1, H, W, 3) image and write it (atomically)."""
+    pixels = Image.fromarray(deprocess(image))
+    fmt = "JPEG" if Path(path).suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    atomic_write(path, lambda tmp: pixels.save(tmp, fmt, **options))

