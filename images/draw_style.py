@@ -12,8 +12,19 @@ from PIL import Image, ImageDraw, ImageFilter
 WIDTH, HEIGHT = 512, 384
 # (x, y, strength): centres of the swirls, as fractions of the canvas
 VORTICES = [(0.28, 0.32, 1.0), (0.70, 0.22, -0.8), (0.55, 0.68, 0.9), (0.12, 0.80, -0.6), (0.90, 0.70, 0.7)]
-PALETTE = np.array([[18, 38, 92], [32, 72, 150], [70, 120, 190], [120, 170, 215],  # night blues
-                    [235, 205, 80], [250, 230, 140], [40, 90, 70], [20, 30, 45]], float)  # fmt: skip
+PALETTE = np.array(
+    [
+        [18, 38, 92],
+        [32, 72, 150],
+        [70, 120, 190],
+        [120, 170, 215],  # night blues
+        [235, 205, 80],
+        [250, 230, 140],
+        [40, 90, 70],
+        [20, 30, 45],
+    ],
+    float,
+)
 
 
 def flow(x, y):

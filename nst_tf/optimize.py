@@ -48,8 +48,11 @@ class Config:
 
     def validate(self):
         """Raise NstError naming the first setting (as its CLI flag) that cannot work."""
-        positive = {"iterations": self.iterations, "save_every": self.save_every,
-                    "learning_rate": self.learning_rate}  # fmt: skip
+        positive = {
+            "iterations": self.iterations,
+            "save_every": self.save_every,
+            "learning_rate": self.learning_rate,
+        }
         for flag, value in positive.items():
             if not value > 0:
                 raise NstError(f"--{flag}={value}: must be greater than 0")

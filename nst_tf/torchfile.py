@@ -222,7 +222,19 @@ def load(data, where="torch file"):
         return _load_legacy(f, where)
     except WeightsError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, struct.error, zipfile.BadZipFile, MemoryError, OverflowError,
-            RecursionError, UnicodeDecodeError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        struct.error,
+        zipfile.BadZipFile,
+        MemoryError,
+        OverflowError,
+        RecursionError,
+        UnicodeDecodeError,
+    ) as e:
         raise WeightsError(f"{where}: not a readable torch.save file ({type(e).__name__}: {e})")

@@ -1,27 +1,11 @@
-"""The VGG-19 layer table, the Keras functional model, and `load_vgg_model()`."""
+"""The VGG-19 Keras functional model and `load_vgg_model()` (the layer table is in `weights`)."""
 
 import numpy as np
 import tensorflow as tf
 
-from nst_tf.weights import CONV_LAYERS, VGGWeights, resolve_weights
+from nst_tf.weights import POOLINGS, VGGWeights, layer_names, resolve_weights
 
-POOLINGS = ("avg", "max")
-
-
-def layer_names(pooling="avg"):
-    """The assignment's 22 output keys in network order: input, conv1_1, ..., avgpool5.
-
-    With `pooling="max"` the pooling keys are `maxpool1` ... `maxpool5`.
-    """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
-    names = ["input"]
-    for name in CONV_LAYERS:
-        names.append(name)
-        block, conv = name[4:].split("_")
-        if (block in "12" and conv == "2") or (block in "345" and conv == "4"):
-            names.append(f"{pooling}pool{block}")
-    return names
+__all__ = ["POOLINGS", "build_vgg", "layer_names", "load_vgg_model"]
 
 
 def build_vgg(weights, pooling="avg", outputs=None):

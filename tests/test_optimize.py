@@ -1,0 +1,97 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_tf import costs, images
+from nst_tf.errors import NstError
+from nst_tf.optimize import Adam, Config, stylize
+from nst_tf.vgg import build_vgg
+
+CONTENT = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+STYLE = np.random.default_rng(1).integers(0, 256, (50, 50, 3), dtype=np.uint8)
+SMALL = Config(width=64, height=48, iterations=5, save_every=2)
+
+
+def test_adam_is_tf1_adam_with_epsilon_1e_8():
+    x_ours = tf.Variable([1.0, -2.0, 3.0])
+    x_keras = tf.Variable([1.0, -2.0, 3.0])
+    ours = Adam(x_ours, 0.1)
+    keras = tf.keras.optimizers.Adam(0.1, epsilon=1e-8)
+    for _ in range(5):
+        for x, apply in (
+            (x_ours, lambda g, x: ours.apply(g, x)),
+            (x_keras, lambda g, x: keras.apply([g], [x])),
+        ):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(x**4)
+            apply(tape.gradient(loss, x), x)
+    np.testing.assert_allclose(x_ours.numpy(), x_keras.numpy(), rtol=1e-6)
+
+
+def reference_costs(image, content, style, layers, config):
+    model = build_vgg(layers)
+    a_G, a_C, a_S = model(image), model(content), model(style)
+    J_content = costs.compute_content_cost(a_C[config.content_layer], a_G[config.content_layer])
+    J_style = costs.compute_style_cost(a_S, a_G, config.style_layers)
+    return costs.total_cost(J_content, J_style, config.alpha, config.beta), J_content, J_style
+
+
+def test_stylize_follows_model_nn(tiny):
+    """Costs reported at i are those of the image after step i+1; the first Adam step is lr * sign(grad)."""
+    progress = list(stylize(CONTENT, STYLE, tiny, SMALL))
+    assert [p.iteration for p in progress] == [0, 1, 2, 3, 4]
+    assert [p.costs is not None for p in progress] == [True, False, True, False, True]
+    assert progress[-1].is_last and progress[-1].image.shape == (1, 48, 64, 3)
+    assert progress[-1].elapsed >= progress[0].elapsed > 0
+
+    content = images.reshape_and_normalize_image(images.resize_to(CONTENT, 64, 48))
+    style = images.reshape_and_normalize_image(images.resize_to(STYLE, 64, 48))
+    start = tf.Variable(images.generate_noise_image(content, SMALL.noise_ratio, SMALL.seed))
+    with tf.GradientTape() as tape:
+        J = reference_costs(start, content, style, tiny, SMALL)[0]
+    grad = tape.gradient(J, start).numpy()
+    after_first = start.numpy() - SMALL.learning_rate * np.sign(grad)
+    moved = np.abs(grad) > 1e-3 * np.abs(grad).max()  # where Adam's epsilon is negligible
+    np.testing.assert_allclose(progress[0].image[moved], after_first[moved], atol=1e-3)
+    for p in (progress[0], progress[-1]):
+        want = [float(v) for v in reference_costs(p.image, content, style, tiny, SMALL)]
+        got = [p.costs[k] for k in ("total", "content", "style")]
+        np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_same_seed_same_result_and_other_seed_differs(tiny):
+    config = dataclasses.replace(SMALL, iterations=3)
+    a = list(stylize(CONTENT, STYLE, tiny, config))[-1].image
+    b = list(stylize(CONTENT, STYLE, tiny, config))[-1].image
+    c = list(stylize(CONTENT, STYLE, tiny, dataclasses.replace(config, seed=2)))[-1].image
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    "change,flag",
+    [
+        ({"iterations": 0}, "--iterations"),
+        ({"iterations": -5}, "--iterations"),
+        ({"save_every": 0}, "--save_every"),
+        ({"learning_rate": -1.0}, "--learning_rate"),
+        ({"width": 0}, "--width"),
+        ({"height": 8}, "--height"),
+        ({"noise_ratio": 1.5}, "--noise_ratio"),
+        ({"alpha": float("nan")}, "--alpha"),
+        ({"pooling": "median"}, "--pooling"),
+        ({"content_layer": "conv9_9"}, "conv9_9"),
+    ],
+)
+def test_bad_settings_name_their_flag(change, flag):
+    with pytest.raises(NstError, match=flag):
+        dataclasses.replace(Config(), **change).validate()
+
+
+def test_defaults_are_the_assignments():
+    c = Config()
+    assert (c.iterations, c.save_every, c.learning_rate, c.alpha, c.beta) == (200, 20, 2.0, 10, 40)
+    assert (c.noise_ratio, c.width, c.height, c.pooling, c.content_layer) == (0.6, 400, 300, "avg", "conv4_2")
+    assert list(c.style_layers) == costs.STYLE_LAYERS

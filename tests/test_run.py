@@ -1,0 +1,121 @@
+"""The command line as a user meets it: subprocesses, exit codes, one-line errors, output files."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import tiny_layers, write_matconvnet
+from PIL import Image
+
+
+def cli(*args, cwd, home):
+    env = {**os.environ, "NST_TF_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "nst_tf.run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """An NST_TF_HOME holding a tiny MatConvNet .mat, so no run fetches anything."""
+    home = tmp_path_factory.mktemp("home")
+    write_matconvnet(home / "imagenet-vgg-verydeep-19.mat", tiny_layers())
+    return home
+
+
+def assert_one_line_error(done, *words):
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--content", "missing.jpg", "--style", "swirls.jpg"], ["--content", "missing.jpg"]),
+        (["--style", "swirls.jpg"], ["--content is required"]),
+        (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--iterations", "-1"], ["--iterations"]),
+        (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--iterations", "many"], ["--iterations"]),
+        (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--pooling", "median"], ["--pooling"]),
+        (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--width", "0"], ["--width"]),
+        (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--bogus", "1"], ["bogus"]),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path, home, args, words):
+    assert_one_line_error(cli(*args, "--output_dir", str(tmp_path / "out"), cwd=tmp_path, home=home), *words)
+    assert not (tmp_path / "out" / "generated_image.jpg").exists()
+
+
+def test_bad_files_are_one_line(tmp_path, home):
+    (tmp_path / "fake.jpg").write_text("not an image")
+    assert_one_line_error(
+        cli("--content", "fake.jpg", "--style", "swirls.jpg", cwd=tmp_path, home=home), "fake.jpg"
+    )
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "notvgg.mat", {"layers": np.zeros((1, 2))})
+    done = cli(
+        "--content",
+        "chelsea.jpg",
+        "--style",
+        "swirls.jpg",
+        "--weights",
+        "notvgg.mat",
+        cwd=tmp_path,
+        home=home,
+    )
+    assert_one_line_error(done, "notvgg.mat", "VGG-19")
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    done = cli(
+        "--content", "chelsea.jpg", "--style", "swirls.jpg", "--output_dir", "taken", cwd=tmp_path, home=home
+    )
+    assert_one_line_error(done, "--output_dir")
+
+
+def test_a_run_writes_what_model_nn_wrote(tmp_path, home):
+    """Bare names come from images/; <i>.png every save_every, generated_image.jpg, costs.csv."""
+    out = tmp_path / "out"
+    done = cli(
+        "--content",
+        "chelsea.jpg",
+        "--style",
+        "swirls.jpg",
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--iterations",
+        "5",
+        "--save_every",
+        "2",
+        "--output_dir",
+        str(out),
+        cwd=tmp_path,
+        home=home,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "0.png",
+        "2.png",
+        "4.png",
+        "costs.csv",
+        "generated_image.jpg",
+    ]
+    assert Image.open(out / "generated_image.jpg").size == (64, 48)
+    rows = list(csv.reader(open(out / "costs.csv")))
+    assert rows[0] == ["iteration", "total", "content", "style"]
+    assert [r[0] for r in rows[1:]] == ["0", "2", "4"]
+    for row in rows[1:]:  # the CSV holds the numbers that were printed
+        assert f"Iteration {row[0]}: total cost = {float(row[1]):.6g}" in done.stdout
+    assert "matconvnet" in done.stdout.lower() or "MatConvNet" in done.stdout
