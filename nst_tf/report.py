@@ -1,16 +1,30 @@
-"""What goes to output/: the image every N iterations, the final image, the costs log."""
+"""What goes to output/: images every N iterations, the final image, costs, plots, run.json.
+
+`python -m nst_tf.report OUTPUT_DIR` rebuilds the contact sheet, the loss plot and the
+animation of a finished or interrupted run from its saved images and costs.csv.
+"""
 
 import csv
 import io
+import json
 import os
+import re
+import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from nst_tf import images
 from nst_tf.errors import NstError
 
 COSTS_HEADER = ("iteration", "total", "content", "style")
 FINAL_IMAGE = "generated_image.jpg"
+CONTACT_SHEET = "contact_sheet.jpg"
+LOSS_PLOT = "costs.png"
+ANIMATION = "progress.gif"
+RUN_JSON = "run.json"
 
 
 def prepare_output_dir(path):
@@ -76,3 +90,153 @@ def read_costs(path):
     if not rows or tuple(rows[0]) != COSTS_HEADER:
         raise NstError(f"{path}: not an nst_tf costs.csv")
     return [(int(r[0]), float(r[1]), float(r[2]), float(r[3])) for r in rows[1:]]
+
+
+def saved_iterations(output_dir):
+    """The `<i>.png` checkpoints of a run, as sorted (iteration, path) pairs."""
+    found = [(int(p.stem), p) for p in Path(output_dir).glob("*.png") if re.fullmatch(r"\d+", p.stem)]
+    return sorted(found)
+
+
+def _font(size):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _frames(output_dir):
+    """(label, PIL image) for every checkpoint, then the final image."""
+    costs_csv = Path(output_dir) / "costs.csv"
+    costs = {row[0]: row[1] for row in read_costs(costs_csv)} if costs_csv.exists() else {}
+    frames = []
+    for i, path in saved_iterations(output_dir):
+        label = f"iteration {i}" + (f"\nJ = {costs[i]:.3g}" if i in costs else "")
+        frames.append((label, Image.open(path).convert("RGB")))
+    final = Path(output_dir) / FINAL_IMAGE
+    if final.exists():
+        last = max(costs) if costs else None
+        label = "final" + (f" ({last})\nJ = {costs[last]:.3g}" if last is not None else "")
+        frames.append((label, Image.open(final).convert("RGB")))
+    if not frames:
+        raise NstError(
+            f"{output_dir}: no saved images (<i>.png or {FINAL_IMAGE}); is it an nst_tf output folder?"
+        )
+    return frames
+
+
+def write_contact_sheet(output_dir, thumb_width=200, columns=5):
+    """A grid of every saved image, labelled with its iteration and total cost."""
+    frames = _frames(output_dir)
+    w = min(thumb_width, frames[0][1].width)
+    h = round(frames[0][1].height * w / frames[0][1].width)
+    label_h, pad = 34, 6
+    cols = min(columns, len(frames))
+    rows = -(-len(frames) // cols)
+    sheet = Image.new("RGB", (cols * (w + pad) + pad, rows * (h + label_h + pad) + pad), "white")
+    draw, font = ImageDraw.Draw(sheet), _font(13)
+    for k, (label, img) in enumerate(frames):
+        x, y = pad + (k % cols) * (w + pad), pad + (k // cols) * (h + label_h + pad)
+        sheet.paste(img.resize((w, h), Image.Resampling.LANCZOS), (x, y))
+        draw.multiline_text((x + 2, y + h + 2), label, fill="black", font=font, spacing=2)
+    path = Path(output_dir) / CONTACT_SHEET
+    images.atomic_write(path, lambda tmp: sheet.save(tmp, "JPEG", quality=92))
+    return path
+
+
+def write_loss_plot(output_dir):
+    """Total, content and style cost (log scale) against the iteration, from costs.csv."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = np.array(read_costs(Path(output_dir) / "costs.csv"), dtype=np.float64).reshape(-1, 4)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for column, name in ((1, "total J"), (2, "content J_content"), (3, "style J_style")):
+        ax.plot(rows[:, 0], rows[:, column], marker="o", markersize=3, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cost (log scale)")
+    ax.set_title("Neural style transfer: costs")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(output_dir) / LOSS_PLOT
+    images.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return path
+
+
+def write_animation(output_dir, frame_ms=400, hold_ms=1500):
+    """An animated GIF of the saved images in order, holding on the final one."""
+    frames = [img for _, img in _frames(output_dir)]
+    durations = [frame_ms] * (len(frames) - 1) + [hold_ms]
+    path = Path(output_dir) / ANIMATION
+    images.atomic_write(
+        path,
+        lambda tmp: frames[0].save(
+            tmp, "GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True
+        ),
+    )
+    return path
+
+
+def write_summaries(output_dir):
+    """Contact sheet, loss plot and animation; returns their paths (those that could be made)."""
+    written = [write_contact_sheet(output_dir), write_animation(output_dir)]
+    if (Path(output_dir) / "costs.csv").exists():
+        written.append(write_loss_plot(output_dir))
+    return written
+
+
+def write_run_json(output_dir, record):
+    """`run.json`: everything needed to understand and repeat a run (settings, weights, timings)."""
+    text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
+    path = Path(output_dir) / RUN_JSON
+    images.atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    return path
+
+
+class TensorBoardWriter:
+    """Scalars (total, content, style cost) and the image at every saved iteration, for TensorBoard."""
+
+    def __init__(self, logdir):
+        import tensorflow as tf
+
+        try:
+            import tensorboard  # noqa: F401  (tf.summary needs it; TensorFlow does not install it)
+        except ImportError:
+            raise NstError("--tensorboard_dir needs TensorBoard: pip install 'nst_tf[tensorboard]'")
+        self.tf = tf
+        self.writer = tf.summary.create_file_writer(str(logdir))
+
+    def __call__(self, progress):
+        if progress.costs is None:
+            return
+        with self.writer.as_default(step=progress.iteration):
+            for name, value in progress.costs.items():
+                self.tf.summary.scalar(f"cost/{name}", value)
+            self.tf.summary.image("generated", images.deprocess(progress.image)[np.newaxis])
+        self.writer.flush()
+
+
+def main(argv=None):
+    """`python -m nst_tf.report OUTPUT_DIR`: rebuild the contact sheet, plot and animation."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m nst_tf.report OUTPUT_DIR", file=sys.stderr)
+        return 2
+    try:
+        if not Path(argv[0]).is_dir():
+            raise NstError(f"{argv[0]} is not a folder; give a run's --output_dir")
+        for path in write_summaries(argv[0]):
+            print(path)
+    except NstError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,9 @@
 """Command line: `python -m nst_tf.run --content louvre.jpg --style monet.jpg`; the only module with flags."""
 
 import contextlib
+import dataclasses
 import os
+import platform
 import sys
 import tempfile
 import time
@@ -34,6 +36,8 @@ with quiet_stderr():
 
     GPUS = tf.config.list_logical_devices("GPU")  # device set-up prints its probing too
 
+import numpy as np  # noqa: E402
+
 from nst_tf import images, optimize, report, weights  # noqa: E402
 from nst_tf.errors import NstError  # noqa: E402
 from nst_tf.optimize import Config  # noqa: E402
@@ -61,6 +65,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_enum("pooling", DEFAULTS.pooling, ["avg", "max"], "Pooling in VGG-19.")
 flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed of the starting noise.")
+flags.DEFINE_string("tensorboard_dir", None, "Also write costs and images for TensorBoard here.")
 
 
 def find_image(value, flag):
@@ -130,28 +135,91 @@ def describe_costs(p):
     )
 
 
-def run(content_path, style_path, output_dir, config, weights_path=None, log=print):
+def versions():
+    import absl
+    import PIL
+    import scipy
+
+    import nst_tf
+
+    mods = {"nst_tf": nst_tf, "tensorflow": tf, "numpy": np, "scipy": scipy, "pillow": PIL, "absl-py": absl}
+    return {
+        "python": platform.python_version(),
+        **{n: getattr(m, "__version__", "?") for n, m in mods.items()},
+    }
+
+
+def run_record(content_path, style_path, config, vgg_weights):
+    """The part of run.json known before the optimisation starts."""
+    return {
+        "content": str(content_path),
+        "style": str(style_path),
+        "config": dataclasses.asdict(config),
+        "weights": {"source": vgg_weights.source, "path": vgg_weights.path, "sha256": vgg_weights.sha256},
+        "device": f"GPU ({GPUS[0].name})" if GPUS else "CPU",
+        "versions": versions(),
+        "command": sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run(content_path, style_path, output_dir, config, weights_path=None, tensorboard_dir=None, log=print):
     """Stylise `content_path` with `style_path` into `output_dir`; the CLI without flags.
+
+    Writes what `model_nn` wrote, plus costs.csv, a contact sheet, a loss plot, an
+    animation and run.json (also when interrupted, marked so).
 
     Returns:
       Path of the final image.
     """
+    phases, clock = {}, time.perf_counter()
     content = images.load_image(content_path)
     style = images.load_image(style_path)
     out = report.prepare_output_dir(output_dir)
+    phases["load_images_s"] = time.perf_counter() - clock
     vgg_weights = weights.resolve_weights(weights_path, log=log)
+    phases["load_weights_s"] = time.perf_counter() - clock - phases["load_images_s"]
+    record = run_record(content_path, style_path, config, vgg_weights)
     log(f"Weights: {describe_weights(vgg_weights)}")
-    device = f"GPU ({GPUS[0].name})" if GPUS else "CPU"
-    log(f"Device: {device}; {config.width}x{config.height}, {config.iterations} iterations")
-    save = report.Report(out, config.save_every)
+    log(f"Device: {record['device']}; {config.width}x{config.height}, {config.iterations} iterations")
+    savers = [report.Report(out, config.save_every)]
+    if tensorboard_dir:
+        savers.append(report.TensorBoardWriter(tensorboard_dir))
+    record["status"], saving, p = "interrupted", 0.0, None
     start = time.perf_counter()
-    for p in optimize.stylize(content, style, vgg_weights, config):
-        show_progress(p)
-        if p.costs is not None:
-            save(p)
-            log(describe_costs(p))
-    log(f"Done in {duration(time.perf_counter() - start)}: {out / report.FINAL_IMAGE}")
+    try:
+        for p in optimize.stylize(content, style, vgg_weights, config):
+            show_progress(p)
+            if p.costs is not None:
+                tick = time.perf_counter()
+                for save in savers:
+                    save(p)
+                saving += time.perf_counter() - tick
+                log(describe_costs(p))
+        record["status"] = "complete"
+    finally:
+        finish(out, record, phases, time.perf_counter() - start, saving, p)
+    log(f"Done in {duration(time.perf_counter() - clock)}: {out / report.FINAL_IMAGE}")
     return out / report.FINAL_IMAGE
+
+
+def finish(out, record, phases, wall, saving, last):
+    """Write the summaries and run.json, whether the run completed or was interrupted."""
+    optimising = last.elapsed if last else 0.0
+    phases.update(setup_s=max(wall - optimising - saving, 0.0), optimise_s=optimising, save_s=saving)
+    if last is not None:
+        record.update(
+            iterations_done=last.iteration + 1, seconds_per_iteration=optimising / (last.iteration + 1)
+        )
+    tick = time.perf_counter()
+    if report.saved_iterations(out) or (out / report.FINAL_IMAGE).exists():
+        record["summaries"] = [p.name for p in report.write_summaries(out)]
+    phases["summaries_s"] = time.perf_counter() - tick
+    rows = report.read_costs(out / "costs.csv") if (out / "costs.csv").exists() else []
+    if rows:
+        record["final_costs"] = dict(zip(report.COSTS_HEADER, rows[-1]))
+    record.update(phases=phases, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    report.write_run_json(out, record)
 
 
 def main(argv):
@@ -163,6 +231,7 @@ def main(argv):
         FLAGS.output_dir,
         config_from_flags(),
         FLAGS.weights,
+        FLAGS.tensorboard_dir,
     )
 
 

@@ -1,6 +1,7 @@
 """The command line as a user meets it: subprocesses, exit codes, one-line errors, output files."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -105,13 +106,16 @@ def test_a_run_writes_what_model_nn_wrote(tmp_path, home):
         home=home,
     )
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == [
+    expected = [
         "0.png",
         "2.png",
         "4.png",
+        "contact_sheet.jpg",
         "costs.csv",
+        "costs.png",
         "generated_image.jpg",
     ]
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected + ["progress.gif", "run.json"])
     assert Image.open(out / "generated_image.jpg").size == (64, 48)
     rows = list(csv.reader(open(out / "costs.csv")))
     assert rows[0] == ["iteration", "total", "content", "style"]
@@ -119,3 +123,18 @@ def test_a_run_writes_what_model_nn_wrote(tmp_path, home):
     for row in rows[1:]:  # the CSV holds the numbers that were printed
         assert f"Iteration {row[0]}: total cost = {float(row[1]):.6g}" in done.stdout
     assert "matconvnet" in done.stdout.lower() or "MatConvNet" in done.stdout
+
+
+def test_run_json_says_what_ran(tmp_path, home):
+    out = tmp_path / "out"
+    args = ["--content", "chelsea.jpg", "--style", "swirls.jpg", "--width", "48", "--height", "36"]
+    done = cli(*args, "--iterations", "3", "--output_dir", str(out), cwd=tmp_path, home=home)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "complete" and record["iterations_done"] == 3
+    assert record["config"]["width"] == 48 and record["config"]["learning_rate"] == 2.0
+    assert record["weights"]["source"] == "matconvnet" and len(record["weights"]["sha256"]) == 64
+    assert record["device"] == "CPU" or record["device"].startswith("GPU")
+    assert set(record["versions"]) >= {"nst_tf", "tensorflow", "numpy", "python"}
+    assert set(record["phases"]) >= {"load_images_s", "load_weights_s", "setup_s", "optimise_s", "save_s"}
+    assert record["final_costs"]["iteration"] == 2

@@ -88,3 +88,30 @@ def test_max_pooling_names_and_truncation(tiny):
         build_vgg(tiny, outputs=["conv6_1"])
     with pytest.raises(ValueError, match="pooling"):
         layer_names("median")
+
+
+def input_gradient(model, image):
+    x = tf.Variable(image)
+    with tf.GradientTape() as tape:
+        out = model(x)
+        loss = tf.add_n([tf.reduce_sum(tf.square(v)) * (i + 1) for i, v in enumerate(out.values())])
+    return tape.gradient(loss, x).numpy()
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_fast_gradient_equals_autodiff(tiny, pooling):
+    """The forward-convolution input gradient equals TensorFlow's Conv2DBackpropInput gradient."""
+    image = np.random.default_rng(4).uniform(-120, 130, (1, 29, 42, 3)).astype(np.float32)
+    outputs = ["conv1_1", "conv2_2", f"{pooling}pool3", "conv4_2", "conv5_1"]
+    fast = input_gradient(build_vgg(tiny, pooling, outputs), image)
+    plain = input_gradient(build_vgg(tiny, pooling, outputs, fast_gradient=False), image)
+    assert np.abs(plain).max() > 0
+    np.testing.assert_allclose(fast, plain, rtol=1e-4, atol=1e-5 * np.abs(plain).max())
+
+
+def test_fast_gradient_equals_autodiff_with_vgg19_weights(default_weights):
+    image = np.random.default_rng(5).uniform(-120, 130, (1, 48, 64, 3)).astype(np.float32)
+    outputs = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2", "conv5_1"]
+    fast = input_gradient(build_vgg(default_weights, "avg", outputs), image)
+    plain = input_gradient(build_vgg(default_weights, "avg", outputs, fast_gradient=False), image)
+    np.testing.assert_allclose(fast, plain, rtol=1e-3, atol=1e-4 * np.abs(plain).max())
