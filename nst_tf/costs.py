@@ -100,3 +100,91 @@ def compute_style_cost(style_outputs, generated_outputs, style_layers=STYLE_LAYE
 def total_cost(J_content, J_style, alpha=10, beta=40):
     """J = alpha * J_content + beta * J_style."""
     return alpha * J_content + beta * J_style
+
+
+# --- Beyond the assignment: what the optimiser uses, so style images may differ in size, be blended,
+# --- or be matched by mean and covariance instead of the Gram matrix.
+
+
+def gram_target(a_S):
+    """The style Gram matrix normalised by its own size, G_S / (n_H n_W): (n_C, n_C).
+
+    With it, `layer_style_cost_from_gram(gram_target(a_S), a_G)` equals
+    `compute_layer_style_cost(a_S, a_G)` when the sizes agree, and stays meaningful when
+    they do not (a style image at another scale) or when targets are blended.
+    """
+    n_H, n_W, n_C = _dims(a_S, "a_S")
+    return gram_matrix(_unrolled(a_S, n_H, n_W, n_C)) / (n_H * n_W)
+
+
+def layer_style_cost_from_gram(G_S, a_G):
+    """sum((G_S - G_G / (n_H n_W))^2) / (4 n_C^2): the assignment's layer cost, target precomputed."""
+    n_H, n_W, n_C = _dims(a_G, "a_G")
+    G_G = gram_matrix(_unrolled(a_G, n_H, n_W, n_C)) / (n_H * n_W)
+    return tf.reduce_sum(tf.square(G_S - G_G)) / (4.0 * n_C**2)
+
+
+def mean_cov(a):
+    """Channel mean (n_C,) and covariance (n_C, n_C) of activations (1, n_H, n_W, n_C)."""
+    n_H, n_W, n_C = _dims(a, "a")
+    x = tf.reshape(a, [n_H * n_W, n_C])
+    mean = tf.reduce_mean(x, axis=0)
+    centred = x - mean
+    return mean, tf.matmul(centred, centred, transpose_a=True) / (n_H * n_W)
+
+
+@tf.custom_gradient
+def trace_sqrtm(M):
+    """tr(M^(1/2)) of a symmetric PSD matrix, with the stable gradient M^(-1/2) / 2.
+
+    The gradient of a trace of a spectral function needs no eigenvector derivatives,
+    so repeated eigenvalues are harmless (unlike differentiating `sqrtm` itself).
+    """
+    M = (M + tf.transpose(M)) / 2
+    eigenvalues, vectors = tf.linalg.eigh(M)
+    root = tf.sqrt(tf.maximum(eigenvalues, 1e-8))
+
+    def grad(dy):
+        return dy * tf.matmul(vectors * (0.5 / root), vectors, transpose_b=True)
+
+    return tf.reduce_sum(root), grad
+
+
+def gaussian_target(mean, cov):
+    """(mean, covariance, covariance^(1/2)): a style target for `layer_style_cost_w2`."""
+    import numpy as np
+    import scipy.linalg
+
+    root = np.real(scipy.linalg.sqrtm(cov.numpy().astype(np.float64))).astype(np.float32)
+    return mean, cov, tf.constant((root + root.T) / 2)
+
+
+def w2_target(a_S):
+    """The style activations' Gaussian, as `layer_style_cost_w2` takes it."""
+    return gaussian_target(*mean_cov(a_S))
+
+
+def layer_style_cost_w2(target, a_G):
+    """Squared 2-Wasserstein distance between Gaussians fitted to style and generated activations.
+
+    W2^2 = |mu_S - mu_G|^2 + tr(S) + tr(G) - 2 tr((S^(1/2) G S^(1/2))^(1/2)), divided by n_C so
+    layers of different widths weigh alike. crowsonkb/style-transfer-pytorch matches styles this
+    way; unlike the Gram matrix it separates the mean from the covariance.
+    """
+    mean_S, cov_S, root_S = target
+    mean_G, cov_G = mean_cov(a_G)
+    cross = trace_sqrtm(root_S @ cov_G @ root_S)
+    w2 = (
+        tf.reduce_sum(tf.square(mean_S - mean_G))
+        + tf.linalg.trace(cov_S)
+        + tf.linalg.trace(cov_G)
+        - 2 * cross
+    )
+    return tf.maximum(w2, 0.0) / float(mean_S.shape[0])
+
+
+def total_variation_cost(image):
+    """Sum of squared differences between neighbouring pixels (jcjohnson's smoothness term)."""
+    dy = image[:, 1:, :, :] - image[:, :-1, :, :]
+    dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+    return tf.reduce_sum(tf.square(dy)) + tf.reduce_sum(tf.square(dx))

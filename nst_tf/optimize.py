@@ -1,36 +1,55 @@
-"""The optimisation: settings (the single home of defaults), the train step, `stylize()`.
+"""The optimisation: settings (the single home of defaults), costs, Adam and L-BFGS, `stylize()`.
 
 Nothing here prints or writes files: `stylize()` yields `Progress` and the caller
 decides what to show and save (see `nst_tf.report` and `nst_tf.run`).
 """
 
 import dataclasses
+import queue
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import costs, images
+from nst_tf import colors, costs, images
 from nst_tf.errors import NstError
 from nst_tf.vgg import POOLINGS, build_vgg, layer_names
+
+OPTIMIZERS = ("adam", "lbfgs")
+INITS = ("noise", "content", "random")
+PRESERVE_COLORS = ("none", "luminance", "histogram")
+STYLE_LOSSES = ("gram", "mean_cov")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Every setting of a run; the defaults are the assignment's.
+    """Every setting of a run; the defaults are the assignment's (`--preset assignment`).
 
     Attributes:
-      iterations: optimisation steps (the assignment's `num_iterations`).
+      iterations: optimisation steps (the assignment's `num_iterations`); L-BFGS iterations
+        for `optimizer="lbfgs"`.
       save_every: report costs and yield the image every this many steps.
       learning_rate: Adam's learning rate on raw pixel values (0-255 scale).
       alpha: weight of the content cost.
       beta: weight of the style cost.
-      noise_ratio: share of uniform noise in the starting image.
-      width, height: working size in pixels; both images are resized to it.
+      noise_ratio: share of uniform noise in the starting image (`init="noise"`).
+      width, height: working size in pixels; the content is resized to it.
       pooling: "avg" (the assignment's) or "max".
-      content_layer: VGG layer of the content cost.
+      content_layers: (layer, weight) pairs of the content cost.
       style_layers: (layer, coefficient) pairs of the style cost.
       seed: seed of the starting noise; None for fresh noise each run.
+      optimizer: "adam" (the assignment's) or "lbfgs" (scipy's L-BFGS-B, pixels kept in range).
+      lbfgs_history: number of corrections L-BFGS keeps.
+      init: "noise" (the assignment's noisy content), "content", "random", or an image path.
+      tv_weight: weight of the total-variation smoothing term (0: the assignment's loss).
+      style_blend_weights: one weight per style image (normalised to sum 1); None = equal.
+      style_scale: size of the style image relative to the content's.
+      preserve_colors: "none", "luminance" (stylise the luminance only, keep the content's
+        chroma) or "histogram" (match the style's colour statistics to the content first).
+      style_loss: "gram" (the assignment's) or "mean_cov" (2-Wasserstein between Gaussians).
+      ema: decay of the average of Adam's iterates that is reported and saved (0: off).
     """
 
     iterations: int = 200
@@ -42,35 +61,109 @@ class Config:
     width: int = 400
     height: int = 300
     pooling: str = "avg"
-    content_layer: str = costs.CONTENT_LAYER
+    content_layers: tuple = ((costs.CONTENT_LAYER, 1.0),)
     style_layers: tuple = tuple(costs.STYLE_LAYERS)
     seed: int | None = 1
+    optimizer: str = "adam"
+    lbfgs_history: int = 10
+    init: str = "noise"
+    tv_weight: float = 0.0
+    style_blend_weights: tuple | None = None
+    style_scale: float = 1.0
+    preserve_colors: str = "none"
+    style_loss: str = "gram"
+    ema: float = 0.0
 
     def validate(self):
         """Raise NstError naming the first setting (as its CLI flag) that cannot work."""
-        positive = {
-            "iterations": self.iterations,
-            "save_every": self.save_every,
-            "learning_rate": self.learning_rate,
-        }
-        for flag, value in positive.items():
+        for flag, value in (
+            ("iterations", self.iterations),
+            ("save_every", self.save_every),
+            ("learning_rate", self.learning_rate),
+            ("lbfgs_history", self.lbfgs_history),
+            ("style_scale", self.style_scale),
+        ):
             if not value > 0:
                 raise NstError(f"--{flag}={value}: must be greater than 0")
         for flag, value in (("width", self.width), ("height", self.height)):
             if value < images.MIN_SIDE:
                 raise NstError(f"--{flag}={value}: must be at least {images.MIN_SIDE} pixels")
-        for flag, value in (("alpha", self.alpha), ("beta", self.beta)):
+        for flag, value in (("alpha", self.alpha), ("beta", self.beta), ("tv_weight", self.tv_weight)):
             if value < 0 or not np.isfinite(value):
                 raise NstError(f"--{flag}={value}: must be a finite number >= 0")
         if not 0 <= self.noise_ratio <= 1:
             raise NstError(f"--noise_ratio={self.noise_ratio}: must be between 0 and 1")
-        if self.pooling not in POOLINGS:
-            raise NstError(f"--pooling={self.pooling}: must be one of {', '.join(POOLINGS)}")
-        known = layer_names(self.pooling)
-        for layer in [self.content_layer] + [n for n, _ in self.style_layers]:
-            if layer not in known or layer == "input":
-                raise NstError(f"unknown VGG-19 layer {layer!r}; use conv1_1 ... conv5_4")
+        if not 0 <= self.ema < 1:
+            raise NstError(f"--ema={self.ema}: must be in [0, 1)")
+        for flag, value, allowed in (
+            ("pooling", self.pooling, POOLINGS),
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("preserve_colors", self.preserve_colors, PRESERVE_COLORS),
+            ("style_loss", self.style_loss, STYLE_LOSSES),
+        ):
+            if value not in allowed:
+                raise NstError(f"--{flag}={value}: must be one of {', '.join(allowed)}")
+        if self.init not in INITS and not Path(self.init).is_file():
+            raise NstError(f"--init={self.init}: must be one of {', '.join(INITS)} or an image file")
+        self._validate_layers()
         return self
+
+    def _validate_layers(self):
+        known = layer_names(self.pooling)[1:]
+        for flag, pairs in (("content_layers", self.content_layers), ("style_layers", self.style_layers)):
+            if not pairs:
+                raise NstError(f"--{flag}: give at least one layer")
+            for layer, weight in pairs:
+                if layer not in known:
+                    raise NstError(f"--{flag}: unknown VGG-19 layer {layer!r}; use conv1_1 ... conv5_4")
+                if not (weight >= 0 and np.isfinite(weight)):
+                    raise NstError(f"--{flag}: weight of {layer} must be a finite number >= 0")
+        blend = self.style_blend_weights
+        if blend is not None and (min(blend) < 0 or sum(blend) <= 0):
+            raise NstError("--style_blend_weights: weights must be >= 0 and not all 0")
+
+
+PRESETS = {
+    "assignment": Config(),
+    # Chosen by measurement (docs/quality.md): L-BFGS from the content image, the style
+    # weighted towards the shallow layers, a little smoothing.
+    "quality": Config(
+        optimizer="lbfgs",
+        init="content",
+        iterations=500,
+        save_every=50,
+        alpha=1.0,
+        beta=1e3,
+        tv_weight=1e-3,
+        content_layers=(("conv4_2", 1.0),),
+        style_layers=(
+            ("conv1_1", 0.25),
+            ("conv2_1", 0.25),
+            ("conv3_1", 0.2),
+            ("conv4_1", 0.15),
+            ("conv5_1", 0.15),
+        ),
+    ),
+}
+
+
+def parse_layers(text, flag):
+    """`conv4_2` or `conv1_1:0.2,conv2_1:0.3` -> ((layer, weight), ...); weights default to 1/n.
+
+    Raises:
+      NstError: naming `flag` when a weight is not a number.
+    """
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    pairs = []
+    for item in items:
+        name, _, weight = item.partition(":")
+        try:
+            pairs.append((name.strip(), float(weight) if weight else 1.0 / len(items)))
+        except ValueError:
+            raise NstError(f"--{flag}: {item!r} is not layer or layer:weight (e.g. conv1_1:0.2)")
+    if not pairs:
+        raise NstError(f"--{flag}: give at least one layer")
+    return tuple(pairs)
 
 
 @dataclasses.dataclass
@@ -118,46 +211,161 @@ class Adam:
         var.assign_sub(lr_t * m / (tf.sqrt(v) + self.epsilon))
 
 
-def make_cost_fn(model, content_image, style_image, config):
-    """Targets computed once; returns `cost(image) -> (J, J_content, J_style)`."""
-    a_C = model(content_image)[config.content_layer]  # (1, n_H, n_W, n_C), constant
-    style_targets = model(style_image)  # {layer: (1, n_H, n_W, n_C)}, constant
+class Average:
+    """Bias-corrected exponential moving average of the iterates (crowsonkb's output averaging)."""
+
+    def __init__(self, var, decay):
+        self.decay = decay
+        self.sum = tf.Variable(tf.zeros_like(var), trainable=False, name="ema_sum")
+        self.weight = tf.Variable(0.0, trainable=False, name="ema_weight")
+
+    def update(self, var):
+        self.sum.assign(self.decay * self.sum + (1 - self.decay) * var)
+        self.weight.assign(self.decay * self.weight + (1 - self.decay))
+
+    def value(self):
+        return self.sum / self.weight
+
+
+def style_targets(model, styles, blend, config):
+    """Per style layer, the blended target statistics of the style images (computed once)."""
+    outputs = [model(tf.constant(style)) for style in styles]
+    targets = {}
+    for layer, _ in config.style_layers:
+        if config.style_loss == "gram":
+            targets[layer] = tf.add_n([w * costs.gram_target(out[layer]) for w, out in zip(blend, outputs)])
+        else:
+            targets[layer] = _blend_gaussians([costs.w2_target(out[layer]) for out in outputs], blend)
+    return targets
+
+
+def _blend_gaussians(stats, blend):
+    """Moments of the mixture of the style Gaussians, as `costs.w2_target` returns them."""
+    if len(stats) == 1:
+        return stats[0]
+    mean = sum(w * m for w, (m, _, _) in zip(blend, stats))
+    second = sum(w * (c + tf.tensordot(m, m, 0)) for w, (m, c, _) in zip(blend, stats))
+    return costs.gaussian_target(mean, second - tf.tensordot(mean, mean, 0))
+
+
+def make_cost_fn(model, content, styles, blend, config):
+    """Targets computed once; returns `cost(image) -> (J, J_content, J_style)`.
+
+    With the assignment's settings J is exactly its `total_cost(compute_content_cost(...),
+    compute_style_cost(...))`; the style Gram matrices are precomputed and normalised by
+    their own size (same value, and style images may then differ in size or be blended).
+    """
+    content_out = model(tf.constant(content))
+    a_C = {layer: content_out[layer] for layer, _ in config.content_layers}  # constants
+    targets = style_targets(model, styles, blend, config)
+    layer_cost = (
+        costs.layer_style_cost_from_gram if config.style_loss == "gram" else costs.layer_style_cost_w2
+    )
 
     def cost(image):
         a_G = model(image)
-        J_content = costs.compute_content_cost(a_C, a_G[config.content_layer])
-        J_style = costs.compute_style_cost(style_targets, a_G, config.style_layers)
-        return costs.total_cost(J_content, J_style, config.alpha, config.beta), J_content, J_style
+        J_content = tf.add_n(
+            [w * costs.compute_content_cost(a_C[l], a_G[l]) for l, w in config.content_layers]
+        )
+        J_style = tf.add_n([k * layer_cost(targets[l], a_G[l]) for l, k in config.style_layers])
+        J = costs.total_cost(J_content, J_style, config.alpha, config.beta)
+        if config.tv_weight:  # not in the assignment: jcjohnson's smoothing term
+            J += config.tv_weight * costs.total_variation_cost(image)
+        return J, J_content, J_style
 
     return cost
 
 
-def make_train_step(cost, image, optimizer):
-    """A `tf.function` taking one optimiser step on `image`; returns the pre-step costs."""
+def make_train_step(cost, image, optimizer, average=None):
+    """A `tf.function` taking one Adam step on `image` (and updating the average, if any)."""
 
     @tf.function
     def train_step():
         with tf.GradientTape() as tape:
             J, J_content, J_style = cost(image)
         optimizer.apply(tape.gradient(J, image), image)
+        if average is not None:
+            average.update(image)
         return J, J_content, J_style
 
     return train_step
 
 
-def prepare(content_image, style_image, config):
-    """Resize and preprocess both images to the config's size: (1, H, W, 3) minus means each."""
-    content = images.resize_to(content_image, config.width, config.height)
-    style = images.resize_to(style_image, config.width, config.height)
-    return images.reshape_and_normalize_image(content), images.reshape_and_normalize_image(style)
+@dataclasses.dataclass
+class Problem:
+    """The images of a run, ready for the network: (1, H, W, 3) minus means each."""
+
+    content: np.ndarray
+    styles: list
+    blend: list
+    start: np.ndarray
+    content_rgb: np.ndarray  # resized uint8 content, for luminance-only recolouring
+    luminance: bool
+
+    def output(self, x):
+        """The image to show for variable `x`: with the content's chroma put back if luminance-only."""
+        if not self.luminance:
+            return x
+        grey = np.clip(x[0] + images.MEANS[0], 0, 255)
+        rgb = colors.with_chroma_of(grey, self.content_rgb)
+        return (rgb - images.MEANS[0])[np.newaxis].astype(np.float32)
 
 
-def stylize(content_image, style_image, weights, config=Config()):
-    """Optimise a noise-perturbed content image towards the style; yield after each step.
+def prepare(content_image, style_images, config):
+    """Resize, recolour and preprocess the images; the starting image. Returns a Problem."""
+    if isinstance(style_images, np.ndarray):
+        style_images = [style_images]
+    blend = _blend_weights(len(style_images), config.style_blend_weights)
+    kept = [(s, w) for s, w in zip(style_images, blend) if w > 0]  # a zero weight drops its style
+    content_rgb = images.resize_to(content_image, config.width, config.height)
+    size = (
+        max(round(config.width * config.style_scale), 16),
+        max(round(config.height * config.style_scale), 16),
+    )
+    styles = [images.resize_to(s, *size) for s, _ in kept]
+    content_net = content_rgb
+    if config.preserve_colors == "histogram":
+        styles = [colors.match_color_statistics(s, content_rgb) for s in styles]
+    elif config.preserve_colors == "luminance":
+        styles = [colors.luminance_image(s, match=content_rgb) for s in styles]
+        content_net = colors.luminance_image(content_rgb)
+    content = images.reshape_and_normalize_image(content_net)
+    return Problem(
+        content=content,
+        styles=[images.reshape_and_normalize_image(s) for s in styles],
+        blend=[w for _, w in kept],
+        start=_start_image(content, config),
+        content_rgb=content_rgb,
+        luminance=config.preserve_colors == "luminance",
+    )
+
+
+def _blend_weights(n, weights):
+    if weights is None:
+        return [1.0 / n] * n
+    if len(weights) != n:
+        raise NstError(f"--style_blend_weights has {len(weights)} weights for {n} style images")
+    return [w / sum(weights) for w in weights]
+
+
+def _start_image(content, config):
+    if config.init == "noise":
+        return images.generate_noise_image(content, config.noise_ratio, config.seed)
+    if config.init == "content":
+        return content.copy()
+    if config.init == "random":
+        return images.generate_noise_image(content, 1.0, config.seed)
+    start = images.load_image(config.init)
+    start = images.resize_to(start, content.shape[2], content.shape[1])
+    return images.reshape_and_normalize_image(start)
+
+
+def stylize(content_image, style_images, weights, config=Config()):
+    """Optimise an image towards the content and the style(s); yield after each step.
 
     Args:
       content_image: (H, W, 3) uint8 RGB, any size (resized to the config's).
-      style_image: (H, W, 3) uint8 RGB, any size.
+      style_images: one (H, W, 3) uint8 RGB array, or a list of them (blended).
       weights: VGGWeights (see `nst_tf.weights.resolve_weights`).
       config: Config.
 
@@ -166,20 +374,112 @@ def stylize(content_image, style_image, weights, config=Config()):
       and after the last.
     """
     config.validate()
-    content, style = prepare(content_image, style_image, config)
-    needed = [config.content_layer] + [name for name, _ in config.style_layers]
+    problem = prepare(content_image, style_images, config)
+    needed = [layer for layer, _ in config.content_layers + config.style_layers]
     model = build_vgg(weights, config.pooling, outputs=sorted(set(needed)))
-    cost = make_cost_fn(model, tf.constant(content), tf.constant(style), config)
-    image = tf.Variable(images.generate_noise_image(content, config.noise_ratio, config.seed))
-    train_step = make_train_step(cost, image, Adam(image, config.learning_rate))
-    evaluate = tf.function(lambda: cost(image))
+    cost = make_cost_fn(model, problem.content, problem.styles, problem.blend, config)
+    steps = _adam_steps if config.optimizer == "adam" else _lbfgs_steps
+    for progress in steps(cost, problem.start, config):
+        if progress.image is not None:
+            progress.image = problem.output(progress.image)
+        yield progress
+
+
+def _report(i, config, start, evaluate, image):
+    """Progress for step i; costs and image on save iterations and the last (one forward pass)."""
+    progress = Progress(i, config.iterations, 0.0)
+    if i % config.save_every == 0 or progress.is_last:
+        J, J_content, J_style = evaluate(image)  # costs of the image after this step, as model_nn
+        progress.costs = {"total": float(J), "content": float(J_content), "style": float(J_style)}
+        progress.image = np.asarray(image)
+    progress.elapsed = time.perf_counter() - start
+    return progress
+
+
+def _adam_steps(cost, start_image, config):
+    image = tf.Variable(start_image)
+    average = Average(image, config.ema) if config.ema else None
+    train_step = make_train_step(cost, image, Adam(image, config.learning_rate), average)
+    evaluate = tf.function(cost)
     start = time.perf_counter()
     for i in range(config.iterations):
         train_step()
-        progress = Progress(i, config.iterations, 0.0)
-        if i % config.save_every == 0 or progress.is_last:
-            J, J_content, J_style = evaluate()  # costs of the image after this step, as model_nn
-            progress.costs = {"total": float(J), "content": float(J_content), "style": float(J_style)}
-            progress.image = image.numpy()
-        progress.elapsed = time.perf_counter() - start
-        yield progress
+        shown = average.value() if average is not None else image
+        yield _report(i, config, start, evaluate, tf.convert_to_tensor(shown))
+
+
+def _pixel_bounds(shape):
+    """L-BFGS-B box: every pixel within [0, 255] once the means are added back."""
+    low = np.broadcast_to(-images.MEANS, shape).ravel().astype(np.float64)
+    return np.stack([low, low + 255.0], axis=1)
+
+
+def _lbfgs_steps(cost, start_image, config):
+    """scipy's L-BFGS-B run in a worker thread, its iterations turned into Progress here."""
+    import scipy.optimize
+
+    shape = start_image.shape
+    bounds = _pixel_bounds(shape)
+
+    @tf.function
+    def value_and_grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            J = cost(x)[0]
+        return J, tape.gradient(J, x)
+
+    def fun(x):
+        J, grad = value_and_grad(tf.constant(x.reshape(shape), tf.float32))
+        return float(J), grad.numpy().ravel().astype(np.float64)
+
+    stop, results = threading.Event(), queue.Queue(maxsize=2)
+
+    def callback(intermediate_result):
+        if stop.is_set():
+            raise StopIteration
+        results.put(("x", intermediate_result.x.reshape(shape).astype(np.float32)))
+
+    def work():
+        try:
+            x0 = np.clip(start_image.ravel().astype(np.float64), bounds[:, 0], bounds[:, 1])
+            options = {
+                "maxiter": config.iterations,
+                "maxcor": config.lbfgs_history,
+                "maxfun": 4 * config.iterations,
+                "ftol": 0.0,
+                "gtol": 0.0,
+            }
+            scipy.optimize.minimize(
+                fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback, options=options
+            )
+            results.put(("done", None))
+        except BaseException as e:  # handed to the consumer, which raises it
+            results.put(("error", e))
+
+    yield from _consume(results, stop, threading.Thread(target=work, daemon=True), config, tf.function(cost))
+
+
+def _consume(results, stop, worker, config, evaluate):
+    """Yield Progress for each iterate the worker puts, one behind so the last one is known."""
+    start = time.perf_counter()
+    worker.start()
+    try:
+        pending, i = None, 0
+        while True:
+            kind, value = results.get()
+            if kind == "error":
+                raise value
+            if pending is not None:
+                last = kind == "done"
+                shown = dataclasses.replace(config, iterations=i) if last else config
+                yield _report(i - 1, shown, start, evaluate, tf.constant(pending))
+            if kind == "done":
+                return
+            pending, i = value, i + 1
+    finally:
+        stop.set()
+        while worker.is_alive():  # let the worker reach its next callback and stop
+            try:
+                results.get(timeout=0.1)
+            except queue.Empty:
+                pass

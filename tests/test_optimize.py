@@ -33,7 +33,8 @@ def test_adam_is_tf1_adam_with_epsilon_1e_8():
 def reference_costs(image, content, style, layers, config):
     model = build_vgg(layers)
     a_G, a_C, a_S = model(image), model(content), model(style)
-    J_content = costs.compute_content_cost(a_C[config.content_layer], a_G[config.content_layer])
+    ((layer, _),) = config.content_layers
+    J_content = costs.compute_content_cost(a_C[layer], a_G[layer])
     J_style = costs.compute_style_cost(a_S, a_G, config.style_layers)
     return costs.total_cost(J_content, J_style, config.alpha, config.beta), J_content, J_style
 
@@ -82,7 +83,16 @@ def test_same_seed_same_result_and_other_seed_differs(tiny):
         ({"noise_ratio": 1.5}, "--noise_ratio"),
         ({"alpha": float("nan")}, "--alpha"),
         ({"pooling": "median"}, "--pooling"),
-        ({"content_layer": "conv9_9"}, "conv9_9"),
+        ({"content_layers": (("conv9_9", 1.0),)}, "conv9_9"),
+        ({"style_layers": ()}, "--style_layers"),
+        ({"optimizer": "sgd"}, "--optimizer"),
+        ({"init": "nowhere.png"}, "--init"),
+        ({"preserve_colors": "some"}, "--preserve_colors"),
+        ({"style_loss": "l1"}, "--style_loss"),
+        ({"ema": 1.0}, "--ema"),
+        ({"tv_weight": -1.0}, "--tv_weight"),
+        ({"style_scale": 0.0}, "--style_scale"),
+        ({"style_blend_weights": (0.0, 0.0)}, "--style_blend_weights"),
     ],
 )
 def test_bad_settings_name_their_flag(change, flag):
@@ -93,5 +103,14 @@ def test_bad_settings_name_their_flag(change, flag):
 def test_defaults_are_the_assignments():
     c = Config()
     assert (c.iterations, c.save_every, c.learning_rate, c.alpha, c.beta) == (200, 20, 2.0, 10, 40)
-    assert (c.noise_ratio, c.width, c.height, c.pooling, c.content_layer) == (0.6, 400, 300, "avg", "conv4_2")
+    assert (c.noise_ratio, c.width, c.height, c.pooling) == (0.6, 400, 300, "avg")
+    assert c.content_layers == (("conv4_2", 1.0),)
+    assert (c.optimizer, c.init, c.tv_weight, c.style_loss, c.preserve_colors, c.ema) == (
+        "adam",
+        "noise",
+        0,
+        "gram",
+        "none",
+        0,
+    )
     assert list(c.style_layers) == costs.STYLE_LAYERS

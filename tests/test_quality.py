@@ -1,0 +1,133 @@
+"""The controls beyond the assignment: L-BFGS, init, TV, layers, blends, colour, losses, EMA, presets."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_tf import colors, images
+from nst_tf.errors import NstError
+from nst_tf.optimize import PRESETS, Config, parse_layers, stylize
+
+RNG = np.random.default_rng(0)
+CONTENT = np.asarray(Image.fromarray(RNG.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize((80, 60)))
+STYLE_A = RNG.integers(0, 256, (50, 50, 3), dtype=np.uint8)
+STYLE_B = np.full((40, 40, 3), (200, 40, 90), np.uint8)
+SMALL = Config(width=64, height=48, iterations=6, save_every=3)
+
+
+def final(content, style, weights, config):
+    return list(stylize(content, style, weights, config))[-1]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_same_seed_same_output(tiny, optimizer):
+    config = dataclasses.replace(SMALL, optimizer=optimizer, init="random")
+    a = final(CONTENT, STYLE_A, tiny, config).image
+    b = final(CONTENT, STYLE_A, tiny, config).image
+    np.testing.assert_array_equal(a, b)
+
+
+def test_blend_weights_1_0_equal_the_first_style_alone(tiny):
+    alone = final(CONTENT, STYLE_A, tiny, SMALL)
+    blended = final(
+        CONTENT, [STYLE_A, STYLE_B], tiny, dataclasses.replace(SMALL, style_blend_weights=(1.0, 0.0))
+    )
+    np.testing.assert_array_equal(alone.image, blended.image)
+    assert alone.costs == blended.costs
+    half = final(
+        CONTENT, [STYLE_A, STYLE_B], tiny, dataclasses.replace(SMALL, style_blend_weights=(0.5, 0.5))
+    )
+    assert not np.array_equal(alone.image, half.image)
+    with pytest.raises(NstError, match="2 weights for 1 style"):
+        final(CONTENT, [STYLE_A], tiny, dataclasses.replace(SMALL, style_blend_weights=(0.5, 0.5)))
+
+
+def test_luminance_only_keeps_the_contents_chroma(tiny):
+    config = dataclasses.replace(SMALL, preserve_colors="luminance", learning_rate=8.0)
+    out = images.deprocess(final(CONTENT, STYLE_B, tiny, config).image)  # the uint8 image that is saved
+    content = images.resize_to(CONTENT, 64, 48)
+    chroma_out, chroma_in = colors.rgb_to_ycbcr(out)[..., 1:], colors.rgb_to_ycbcr(content)[..., 1:]
+    assert np.abs(chroma_out - chroma_in).mean() < 2.0
+    luma_change = np.abs(colors.rgb_to_ycbcr(out)[..., 0] - colors.rgb_to_ycbcr(content)[..., 0]).mean()
+    assert luma_change > 2.0  # the luminance was stylised
+
+
+def test_histogram_matching_moves_the_style_colours_to_the_contents():
+    matched = colors.match_color_statistics(
+        STYLE_B + RNG.integers(0, 30, STYLE_B.shape, dtype=np.uint8), CONTENT
+    )
+    got = matched.reshape(-1, 3).astype(float)
+    want = CONTENT.reshape(-1, 3).astype(float)
+    np.testing.assert_allclose(got.mean(0), want.mean(0), atol=2.0)
+    np.testing.assert_allclose(np.cov(got, rowvar=False), np.cov(want, rowvar=False), rtol=0.1, atol=20)
+
+
+def test_lbfgs_keeps_every_pixel_in_range(tiny):
+    config = dataclasses.replace(
+        SMALL, optimizer="lbfgs", init="random", beta=1e4, iterations=8, save_every=1
+    )
+    progress = list(stylize(CONTENT, STYLE_A, tiny, config))
+    assert [p.iteration for p in progress] == list(range(8)) and progress[-1].is_last
+    totals = [p.costs["total"] for p in progress]
+    assert totals[-1] < totals[0]
+    for p in progress:
+        pixels = p.image + images.MEANS
+        assert pixels.min() >= -1e-3 and pixels.max() <= 255 + 1e-3
+
+
+def test_stopping_lbfgs_early_stops_its_thread(tiny):
+    import threading
+
+    before = threading.active_count()
+    steps = stylize(CONTENT, STYLE_A, tiny, dataclasses.replace(SMALL, optimizer="lbfgs", iterations=50))
+    next(steps)
+    steps.close()
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("init", ["noise", "content", "random", "image"])
+def test_inits(tiny, tmp_path, init):
+    if init == "image":
+        Image.fromarray(STYLE_B).save(tmp_path / "start.png")
+        init = str(tmp_path / "start.png")
+    config = dataclasses.replace(SMALL, iterations=1, learning_rate=1e-6, init=init)
+    start = images.deprocess(final(CONTENT, STYLE_A, tiny, config).image).astype(float)
+    content = images.resize_to(CONTENT, 64, 48).astype(float)
+    if init == "content":
+        assert np.abs(start - content).max() <= 1
+    elif init.endswith("start.png"):
+        assert np.abs(start - np.array([200, 40, 90])).max() <= 1
+    else:
+        assert np.abs(start - content).mean() > 3
+
+
+def test_mean_cov_loss_and_tv_and_ema_run_and_lower_the_cost(tiny):
+    config = dataclasses.replace(
+        SMALL, style_loss="mean_cov", tv_weight=1e-3, ema=0.5, iterations=8, save_every=7
+    )
+    progress = [p for p in stylize(CONTENT, STYLE_A, tiny, config) if p.costs]
+    assert progress[-1].costs["style"] < progress[0].costs["style"]
+    assert np.isfinite(progress[-1].image).all()
+
+
+def test_style_scale_and_layer_weights(tiny):
+    config = dataclasses.replace(SMALL, style_scale=0.5, content_layers=parse_layers("conv3_1,conv4_2", "x"))
+    assert config.content_layers == (("conv3_1", 0.5), ("conv4_2", 0.5))
+    assert np.isfinite(final(CONTENT, STYLE_A, tiny, config).costs["total"])
+
+
+def test_parse_layers():
+    assert parse_layers("conv4_2", "content_layers") == (("conv4_2", 1.0),)
+    assert parse_layers("conv1_1:0.2, conv2_1:0.8", "style_layers") == (("conv1_1", 0.2), ("conv2_1", 0.8))
+    assert parse_layers("conv1_1,conv2_1,conv3_1,conv4_1,conv5_1", "s") == tuple(
+        (f"conv{i}_1", 0.2) for i in range(1, 6)
+    )
+    with pytest.raises(NstError, match="--style_layers"):
+        parse_layers("conv1_1:heavy", "style_layers")
+
+
+def test_presets():
+    assert PRESETS["assignment"] == Config()
+    assert PRESETS["quality"].validate().optimizer == "lbfgs"
