@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +48,12 @@ def load_image(path):
     if path.stat().st_size == 0:
         raise NstError(f"{path} is empty (0 bytes); use a real image")
     try:
-        with Image.open(path) as img:
-            img.load()
-            rgb = np.asarray(_to_rgb(ImageOps.exif_transpose(img)))
-    except Image.DecompressionBombError as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # > 89 Mpx: refuse, too
+            with Image.open(path) as img:
+                img.load()
+                rgb = np.asarray(_to_rgb(ImageOps.exif_transpose(img)))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise NstError(f"{path} is too large to open safely ({e}); shrink it first")
     except (OSError, ValueError, SyntaxError) as e:
         raise NstError(f"{path} is not a readable image ({type(e).__name__}: {e}); use a JPEG or PNG")

@@ -5,15 +5,13 @@ decides what to show and save (see `nst_tf.report` and `nst_tf.run`).
 """
 
 import dataclasses
-import queue
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import colors, costs, images
+from nst_tf import colors, costs, images, lbfgs
 from nst_tf.errors import NstError
 from nst_tf.vgg import POOLINGS, build_vgg, layer_names
 
@@ -177,6 +175,7 @@ class Progress:
       costs: {"total", "content", "style"} of the image after this step, as floats,
         on save iterations and the last one; else None.
       image: the image after this step, (1, H, W, 3) minus means, when `costs` is set.
+      failure: why the run stopped early (a loss that is not finite), else None.
     """
 
     iteration: int
@@ -184,6 +183,7 @@ class Progress:
     elapsed: float
     costs: dict | None = None
     image: np.ndarray | None = None
+    failure: str | None = None
 
     @property
     def is_last(self):
@@ -203,12 +203,23 @@ class Adam:
         self.v = tf.Variable(tf.zeros_like(var), trainable=False, name="adam_v")
         self.t = tf.Variable(0.0, trainable=False, name="adam_t")
 
-    def apply(self, grad, var):
-        t = self.t.assign_add(1.0)
-        m = self.m.assign(self.beta_1 * self.m + (1 - self.beta_1) * grad)
-        v = self.v.assign(self.beta_2 * self.v + (1 - self.beta_2) * tf.square(grad))
+    def propose(self, grad, var):
+        """The next (m, v, t, var) without changing anything, so a bad step can be refused."""
+        t = self.t + 1.0
+        m = self.beta_1 * self.m + (1 - self.beta_1) * grad
+        v = self.beta_2 * self.v + (1 - self.beta_2) * tf.square(grad)
         lr_t = self.lr * tf.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
-        var.assign_sub(lr_t * m / (tf.sqrt(v) + self.epsilon))
+        return m, v, t, var - lr_t * m / (tf.sqrt(v) + self.epsilon)
+
+    def commit(self, m, v, t):
+        self.m.assign(m)
+        self.v.assign(v)
+        self.t.assign(t)
+
+    def apply(self, grad, var):
+        m, v, t, new_var = self.propose(grad, var)
+        self.commit(m, v, t)
+        var.assign(new_var)
 
 
 class Average:
@@ -276,17 +287,26 @@ def make_cost_fn(model, content, styles, blend, config):
     return cost
 
 
-def make_train_step(cost, image, optimizer, average=None):
-    """A `tf.function` taking one Adam step on `image` (and updating the average, if any)."""
+def make_train_step(cost, image, optimizer, done, average=None):
+    """A `tf.function` taking one Adam step on `image`; returns (J, ok).
+
+    A step whose loss or resulting image is not finite changes nothing (`ok` is False),
+    so the image stays the last good one.
+    """
 
     @tf.function
     def train_step():
         with tf.GradientTape() as tape:
-            J, J_content, J_style = cost(image)
-        optimizer.apply(tape.gradient(J, image), image)
-        if average is not None:
-            average.update(image)
-        return J, J_content, J_style
+            J, _, _ = cost(image)
+        m, v, t, new_image = optimizer.propose(tape.gradient(J, image), image)
+        ok = tf.math.is_finite(J) & tf.reduce_all(tf.math.is_finite(new_image))
+        if ok:
+            optimizer.commit(m, v, t)
+            image.assign(new_image)
+            if average is not None:
+                average.update(image)
+            done.assign_add(1)
+        return J, ok
 
     return train_step
 
@@ -360,6 +380,110 @@ def _start_image(content, config):
     return images.reshape_and_normalize_image(start)
 
 
+def _pixel_bounds(shape):
+    """L-BFGS-B box: every pixel within [0, 255] once the means are added back."""
+    low = np.broadcast_to(-images.MEANS, shape).ravel().astype(np.float64)
+    return np.stack([low, low + 255.0], axis=1)
+
+
+class Stylizer:
+    """One style transfer: the model, the targets, the image and the optimiser's state.
+
+    `steps()` runs the optimisation; `checkpoint` (a `tf.train.Checkpoint`) holds all the
+    state needed to continue exactly where it stopped; `snapshot()` reports the current
+    image at any moment (after an interruption, say).
+    """
+
+    def __init__(self, content_image, style_images, weights, config=Config()):
+        self.config = config.validate()
+        self.problem = prepare(content_image, style_images, config)
+        needed = [layer for layer, _ in config.content_layers + config.style_layers]
+        model = build_vgg(weights, config.pooling, outputs=sorted(set(needed)))
+        self.cost = make_cost_fn(model, self.problem.content, self.problem.styles, self.problem.blend, config)
+        self.evaluate = tf.function(self.cost)
+        self.image = tf.Variable(self.problem.start, name="image")
+        self.done = tf.Variable(0, dtype=tf.int64, name="iterations_done")
+        state = {"image": self.image, "done": self.done}
+        self.adam = self.average = None
+        if config.optimizer == "adam":
+            self.adam = Adam(self.image, config.learning_rate)
+            state.update(adam_m=self.adam.m, adam_v=self.adam.v, adam_t=self.adam.t)
+            if config.ema:
+                self.average = Average(self.image, config.ema)
+                state.update(ema_sum=self.average.sum, ema_weight=self.average.weight)
+        self.checkpoint = tf.train.Checkpoint(**state)
+        self.started = None
+
+    def restore(self, prefix):
+        """Load the state written by `checkpoint.write(prefix)` (Adam continues exactly)."""
+        self.checkpoint.read(prefix).assert_consumed()
+
+    def shown(self):
+        """The image to show and save: the average of the iterates if kept, else the image."""
+        return self.average.value() if self.average is not None else tf.convert_to_tensor(self.image)
+
+    def snapshot(self, failure=None):
+        """Progress for the current state, with its costs and image (one forward pass)."""
+        done = int(self.done)
+        image = self.shown()
+        J, J_content, J_style = self.evaluate(image)  # costs of the image after this step, as model_nn
+        elapsed = time.perf_counter() - self.started if self.started else 0.0
+        costs_now = {"total": float(J), "content": float(J_content), "style": float(J_style)}
+        return Progress(
+            done - 1, self.config.iterations, elapsed, costs_now, self.problem.output(image.numpy()), failure
+        )
+
+    def _progress(self, i):
+        if i % self.config.save_every == 0 or i == self.config.iterations - 1:
+            return self.snapshot()
+        return Progress(i, self.config.iterations, time.perf_counter() - self.started)
+
+    def steps(self):
+        """Yield Progress after each remaining step; costs and image every `save_every` and at the end."""
+        self.started = time.perf_counter()
+        if self.adam is not None:
+            yield from self._adam_steps()
+        else:
+            yield from self._lbfgs_steps()
+
+    def _adam_steps(self):
+        train_step = make_train_step(self.cost, self.image, self.adam, self.done, self.average)
+        for i in range(int(self.done), self.config.iterations):
+            J, ok = train_step()
+            if not bool(ok):
+                yield self.snapshot(failure=f"the loss became {float(J)} at iteration {i}")
+                return
+            yield self._progress(i)
+
+    def _lbfgs_steps(self):
+        """L-BFGS-B from the current image (a resumed run starts with an empty history)."""
+        shape, first = self.image.shape, int(self.done)
+
+        @tf.function
+        def value_and_grad(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                J = self.cost(x)[0]
+            return J, tape.gradient(J, x)
+
+        def fun(x):
+            J, grad = value_and_grad(tf.constant(x.reshape(shape), tf.float32))
+            if not np.isfinite(float(J)):  # reject the point: the line search backs off
+                return 1e30, np.zeros(x.size)
+            return float(J), grad.numpy().ravel().astype(np.float64)
+
+        x0 = self.image.numpy().ravel().astype(np.float64)
+        left = self.config.iterations - first
+        for k, (x, last) in enumerate(
+            lbfgs.iterates(fun, x0, _pixel_bounds(shape), left, self.config.lbfgs_history)
+        ):
+            self.image.assign(x.reshape(shape).astype(np.float32))
+            self.done.assign(first + k + 1)
+            progress = self.snapshot() if last else self._progress(first + k)
+            progress.iterations = progress.iterations if not last else first + k + 1
+            yield progress
+
+
 def stylize(content_image, style_images, weights, config=Config()):
     """Optimise an image towards the content and the style(s); yield after each step.
 
@@ -371,115 +495,7 @@ def stylize(content_image, style_images, weights, config=Config()):
 
     Yields:
       Progress after each step; with costs and the image every `save_every` steps
-      and after the last.
+      and after the last. A step whose loss is not finite ends the run with a
+      Progress whose `failure` says so and whose image is the last good one.
     """
-    config.validate()
-    problem = prepare(content_image, style_images, config)
-    needed = [layer for layer, _ in config.content_layers + config.style_layers]
-    model = build_vgg(weights, config.pooling, outputs=sorted(set(needed)))
-    cost = make_cost_fn(model, problem.content, problem.styles, problem.blend, config)
-    steps = _adam_steps if config.optimizer == "adam" else _lbfgs_steps
-    for progress in steps(cost, problem.start, config):
-        if progress.image is not None:
-            progress.image = problem.output(progress.image)
-        yield progress
-
-
-def _report(i, config, start, evaluate, image):
-    """Progress for step i; costs and image on save iterations and the last (one forward pass)."""
-    progress = Progress(i, config.iterations, 0.0)
-    if i % config.save_every == 0 or progress.is_last:
-        J, J_content, J_style = evaluate(image)  # costs of the image after this step, as model_nn
-        progress.costs = {"total": float(J), "content": float(J_content), "style": float(J_style)}
-        progress.image = np.asarray(image)
-    progress.elapsed = time.perf_counter() - start
-    return progress
-
-
-def _adam_steps(cost, start_image, config):
-    image = tf.Variable(start_image)
-    average = Average(image, config.ema) if config.ema else None
-    train_step = make_train_step(cost, image, Adam(image, config.learning_rate), average)
-    evaluate = tf.function(cost)
-    start = time.perf_counter()
-    for i in range(config.iterations):
-        train_step()
-        shown = average.value() if average is not None else image
-        yield _report(i, config, start, evaluate, tf.convert_to_tensor(shown))
-
-
-def _pixel_bounds(shape):
-    """L-BFGS-B box: every pixel within [0, 255] once the means are added back."""
-    low = np.broadcast_to(-images.MEANS, shape).ravel().astype(np.float64)
-    return np.stack([low, low + 255.0], axis=1)
-
-
-def _lbfgs_steps(cost, start_image, config):
-    """scipy's L-BFGS-B run in a worker thread, its iterations turned into Progress here."""
-    import scipy.optimize
-
-    shape = start_image.shape
-    bounds = _pixel_bounds(shape)
-
-    @tf.function
-    def value_and_grad(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            J = cost(x)[0]
-        return J, tape.gradient(J, x)
-
-    def fun(x):
-        J, grad = value_and_grad(tf.constant(x.reshape(shape), tf.float32))
-        return float(J), grad.numpy().ravel().astype(np.float64)
-
-    stop, results = threading.Event(), queue.Queue(maxsize=2)
-
-    def callback(intermediate_result):
-        if stop.is_set():
-            raise StopIteration
-        results.put(("x", intermediate_result.x.reshape(shape).astype(np.float32)))
-
-    def work():
-        try:
-            x0 = np.clip(start_image.ravel().astype(np.float64), bounds[:, 0], bounds[:, 1])
-            options = {
-                "maxiter": config.iterations,
-                "maxcor": config.lbfgs_history,
-                "maxfun": 4 * config.iterations,
-                "ftol": 0.0,
-                "gtol": 0.0,
-            }
-            scipy.optimize.minimize(
-                fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback, options=options
-            )
-            results.put(("done", None))
-        except BaseException as e:  # handed to the consumer, which raises it
-            results.put(("error", e))
-
-    yield from _consume(results, stop, threading.Thread(target=work, daemon=True), config, tf.function(cost))
-
-
-def _consume(results, stop, worker, config, evaluate):
-    """Yield Progress for each iterate the worker puts, one behind so the last one is known."""
-    start = time.perf_counter()
-    worker.start()
-    try:
-        pending, i = None, 0
-        while True:
-            kind, value = results.get()
-            if kind == "error":
-                raise value
-            if pending is not None:
-                last = kind == "done"
-                shown = dataclasses.replace(config, iterations=i) if last else config
-                yield _report(i - 1, shown, start, evaluate, tf.constant(pending))
-            if kind == "done":
-                return
-            pending, i = value, i + 1
-    finally:
-        stop.set()
-        while worker.is_alive():  # let the worker reach its next callback and stop
-            try:
-                results.get(timeout=0.1)
-            except queue.Empty:
-                pass
+    yield from Stylizer(content_image, style_images, weights, config).steps()

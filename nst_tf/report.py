@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -25,23 +26,32 @@ CONTACT_SHEET = "contact_sheet.jpg"
 LOSS_PLOT = "costs.png"
 ANIMATION = "progress.gif"
 RUN_JSON = "run.json"
+CHECKPOINT_DIR = "checkpoint"
 
 
-def prepare_output_dir(path):
-    """Create `path` if needed and prove it is writable, before any long work starts.
+def prepare_output_dir(path, needed_bytes=0):
+    """Create `path` if needed and prove it is writable and roomy enough, before any long work.
 
     Raises:
-      NstError: naming --output_dir, when it is a file or cannot be written.
+      NstError: naming --output_dir, when it is a file, cannot be written or lacks space.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise NstError(f"--output_dir {path} is a file; give a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
-            pass
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-") as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+        free = shutil.disk_usage(path).free
     except OSError as e:
         raise NstError(f"--output_dir {path} is not writable ({e.strerror}); choose another folder")
+    if free < needed_bytes:
+        raise NstError(
+            f"--output_dir {path} has {free / 2**20:.0f} MB free and this run writes about "
+            f"{needed_bytes / 2**20:.0f} MB; free some space or choose another folder"
+        )
     return path
 
 
@@ -49,28 +59,36 @@ class Report:
     """Writes a run's outputs the way the assignment's `model_nn` did, plus `costs.csv`.
 
     `<i>.png` at every iteration i with i % save_every == 0 (the image after step i+1),
-    `generated_image.jpg` at the end, and `costs.csv` (`iteration,total,content,style`,
-    one row per image saved). Every file is written to a temporary name and renamed.
+    `generated_image.jpg` at the end (or when a run stops on a loss that is not finite),
+    and `costs.csv` (`iteration,total,content,style`, one row per image saved). Every file
+    is written to a temporary name and renamed.
     """
 
-    def __init__(self, output_dir, save_every):
+    def __init__(self, output_dir, save_every, rows=()):
         self.output_dir = Path(output_dir)
         self.save_every = save_every
-        self.rows = []
+        self.rows = {row[0]: tuple(row) for row in rows}
 
-    def __call__(self, progress):
-        """Save what `progress` (an `optimize.Progress`) carries; returns the paths written."""
+    @classmethod
+    def resume(cls, output_dir, save_every, done):
+        """A Report continuing a run of which `done` iterations are kept: later rows are dropped."""
+        path = Path(output_dir) / "costs.csv"
+        rows = read_costs(path) if path.exists() else []
+        return cls(output_dir, save_every, [row for row in rows if row[0] < done])
+
+    def __call__(self, progress, force=False):
+        """Save what `progress` (an `optimize.Progress`) carries; `force` saves `<i>.png` off-schedule."""
         if progress.costs is None:
             return []
         written = []
-        if progress.iteration % self.save_every == 0:
+        if force or progress.iteration % self.save_every == 0:
             written.append(self.output_dir / f"{progress.iteration}.png")
             images.save_image(written[-1], progress.image)
-        if progress.is_last:
+        if progress.is_last or progress.failure:
             written.append(self.output_dir / FINAL_IMAGE)
             images.save_image(written[-1], progress.image)
         c = progress.costs
-        self.rows.append((progress.iteration, c["total"], c["content"], c["style"]))
+        self.rows[progress.iteration] = (progress.iteration, c["total"], c["content"], c["style"])
         self.write_costs()
         return written
 
@@ -78,9 +96,37 @@ class Report:
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(COSTS_HEADER)
-        writer.writerows((i, f"{t:.9g}", f"{c:.9g}", f"{s:.9g}") for i, t, c, s in self.rows)
+        rows = (self.rows[i] for i in sorted(self.rows))
+        writer.writerows((i, f"{t:.9g}", f"{c:.9g}", f"{s:.9g}") for i, t, c, s in rows)
         path = self.output_dir / "costs.csv"
         images.atomic_write(path, lambda tmp: Path(tmp).write_text(text.getvalue()))
+
+
+def write_checkpoint(output_dir, checkpoint, done):
+    """Save the optimiser state (a `tf.train.Checkpoint`) after `done` iterations, atomically.
+
+    The state goes to `checkpoint/ckpt-<done>.*`; then `checkpoint/latest.json` is replaced
+    to point at it (the switch is one rename), then older states are deleted.
+    """
+    folder = Path(output_dir) / CHECKPOINT_DIR
+    folder.mkdir(exist_ok=True)
+    prefix = f"ckpt-{done}"
+    checkpoint.write(str(folder / prefix))
+    text = json.dumps({"prefix": prefix, "iterations_done": done}) + "\n"
+    images.atomic_write(folder / "latest.json", lambda tmp: Path(tmp).write_text(text))
+    for old in folder.glob("ckpt-*"):
+        if not old.name.startswith(prefix + "."):
+            old.unlink(missing_ok=True)
+
+
+def latest_checkpoint(output_dir):
+    """(checkpoint prefix, iterations done) of a run's last saved state, or None."""
+    pointer = Path(output_dir) / CHECKPOINT_DIR / "latest.json"
+    try:
+        latest = json.loads(pointer.read_text())
+        return str(pointer.parent / latest["prefix"]), int(latest["iterations_done"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def read_costs(path):

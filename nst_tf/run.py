@@ -2,14 +2,16 @@
 
 import contextlib
 import dataclasses
+import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import app, flags, logging
 
 
 @contextlib.contextmanager
@@ -101,6 +103,9 @@ flags.DEFINE_integer(
     "seed", DEFAULTS.seed, "Seed of the starting noise; the same seed repeats a run exactly."
 )
 flags.DEFINE_string("tensorboard_dir", None, "Also write costs and images for TensorBoard here.")
+flags.DEFINE_string(
+    "resume", None, "Continue the interrupted run in this output folder, from its saved state."
+)
 
 # Flags that map one to one onto Config fields.
 CONFIG_FLAGS = (
@@ -164,7 +169,7 @@ def duration(seconds):
 
 def rate_and_eta(p):
     """(seconds per iteration, time left as text) after Progress `p`."""
-    rate = p.elapsed / (p.iteration + 1)
+    rate = p.elapsed / max(p.iteration + 1, 1)
     return rate, duration(rate * (p.iterations - p.iteration - 1))
 
 
@@ -224,55 +229,136 @@ def run_record(content_path, style_paths, config, vgg_weights):
     }
 
 
-def run(content_path, style_paths, output_dir, config, weights_path=None, tensorboard_dir=None, log=print):
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped the run after its state was saved; the message says how to go on."""
+
+
+@dataclasses.dataclass
+class Tally:
+    """What the loop leaves for run.json: the last Progress and the time spent saving."""
+
+    last: optimize.Progress | None = None
+    saving: float = 0.0
+
+
+def output_bytes(config):
+    """A generous estimate of what a run writes: PNGs, the final JPEG, the GIF, checkpoints."""
+    pixels = config.width * config.height * 3
+    return (config.iterations // config.save_every + 4) * pixels * 2 + 8 * pixels * 4
+
+
+def run(
+    content_path,
+    style_paths,
+    output_dir,
+    config,
+    weights_path=None,
+    tensorboard_dir=None,
+    log=print,
+    resume=False,
+):
     """Stylise `content_path` with the style image(s) into `output_dir`; the CLI without flags.
 
     Writes what `model_nn` wrote, plus costs.csv, a contact sheet, a loss plot, an
-    animation and run.json (also when interrupted, marked so).
+    animation, run.json and the optimiser state (to resume), also when interrupted.
 
     Returns:
       Path of the final image.
+
+    Raises:
+      NstError: bad input, or the loss stopped being finite (the last good image is kept).
+      Interrupted: on Ctrl-C or SIGTERM, after saving the current image and state.
     """
     phases, clock = {}, time.perf_counter()
     content = images.load_image(content_path)
     style_paths = [style_paths] if isinstance(style_paths, (str, Path)) else list(style_paths)
     styles = [images.load_image(path) for path in style_paths]
-    out = report.prepare_output_dir(output_dir)
+    out = report.prepare_output_dir(output_dir, output_bytes(config))
     phases["load_images_s"] = time.perf_counter() - clock
     vgg_weights = weights.resolve_weights(weights_path, log=log)
     phases["load_weights_s"] = time.perf_counter() - clock - phases["load_images_s"]
     record = run_record(content_path, style_paths, config, vgg_weights)
     log(f"Weights: {describe_weights(vgg_weights)}")
     log(f"Device: {record['device']}; {config.width}x{config.height}, {config.iterations} iterations")
-    savers = [report.Report(out, config.save_every)]
+    stylizer = optimize.Stylizer(content, styles, vgg_weights, config)
+    done = restore(stylizer, out, log) if resume else 0
+    savers = [
+        report.Report.resume(out, config.save_every, done)
+        if resume
+        else report.Report(out, config.save_every)
+    ]
     if tensorboard_dir:
         savers.append(report.TensorBoardWriter(tensorboard_dir))
-    record["status"], saving, p = "interrupted", 0.0, None
-    start = time.perf_counter()
+    record.update(status="interrupted", resumed_from=done)
+    tally, start = Tally(), time.perf_counter()
     try:
-        for p in optimize.stylize(content, styles, vgg_weights, config):
-            show_progress(p)
-            if p.costs is not None:
-                tick = time.perf_counter()
-                for save in savers:
-                    save(p)
-                saving += time.perf_counter() - tick
-                log(describe_costs(p))
-        record["status"] = "complete"
+        optimise(stylizer, savers, out, tally, log)
+        record["status"] = "failed" if tally.last and tally.last.failure else "complete"
+    except KeyboardInterrupt:
+        raise Interrupted(save_interrupted(stylizer, savers[0], out, tally))
     finally:
-        finish(out, record, phases, time.perf_counter() - start, saving, p)
+        finish(out, record, phases, time.perf_counter() - start, tally)
+    if tally.last and tally.last.failure:
+        raise NstError(
+            f"{tally.last.failure}; stopped, and kept the last good image in {out / report.FINAL_IMAGE}. "
+            "Likely cause: too high a --learning_rate (or --beta, --tv_weight); try a smaller one"
+        )
     log(f"Done in {duration(time.perf_counter() - clock)}: {out / report.FINAL_IMAGE}")
     return out / report.FINAL_IMAGE
 
 
-def finish(out, record, phases, wall, saving, last):
-    """Write the summaries and run.json, whether the run completed or was interrupted."""
-    optimising = last.elapsed if last else 0.0
-    phases.update(setup_s=max(wall - optimising - saving, 0.0), optimise_s=optimising, save_s=saving)
-    if last is not None:
-        record.update(
-            iterations_done=last.iteration + 1, seconds_per_iteration=optimising / (last.iteration + 1)
+def optimise(stylizer, savers, out, tally, log):
+    """The loop: save every checkpointed image, its costs and the optimiser state."""
+    for p in stylizer.steps():
+        tally.last = p
+        show_progress(p)
+        if p.costs is not None:
+            tick = time.perf_counter()
+            for save in savers:
+                save(p)
+            report.write_checkpoint(out, stylizer.checkpoint, p.iteration + 1)
+            tally.saving += time.perf_counter() - tick
+            log(describe_costs(p))
+
+
+def save_interrupted(stylizer, save, out, tally):
+    """Save the current image, its costs and the state; returns the message for the user."""
+    snap = stylizer.snapshot()
+    if snap.iteration < 0:
+        return f"interrupted before the first step; nothing to resume in {out}"
+    save(snap, force=True)
+    report.write_checkpoint(out, stylizer.checkpoint, snap.iteration + 1)
+    tally.last = snap
+    return (
+        f"interrupted after {snap.iteration + 1} iterations: saved {out / f'{snap.iteration}.png'} and the "
+        f"state; continue with: python -m nst_tf.run --resume {out}"
+    )
+
+
+def restore(stylizer, out, log):
+    """Load the last saved state of the run in `out`; returns the iterations already done."""
+    latest = report.latest_checkpoint(out)
+    if latest is None:
+        raise NstError(f"--resume {out}: no saved state (checkpoint/latest.json) in this folder")
+    prefix, done = latest
+    if done >= stylizer.config.iterations:
+        raise NstError(
+            f"--resume {out}: the run is complete ({done} iterations); add --iterations N (> {done}) to go on"
         )
+    stylizer.restore(prefix)
+    log(f"Resuming after iteration {done - 1} from {prefix}")
+    return done
+
+
+def finish(out, record, phases, wall, tally):
+    """Write the summaries and run.json, whether the run completed, failed or was interrupted."""
+    last = tally.last
+    optimising = last.elapsed if last else 0.0
+    phases.update(
+        setup_s=max(wall - optimising - tally.saving, 0.0), optimise_s=optimising, save_s=tally.saving
+    )
+    if last is not None:
+        record.update(iterations_done=last.iteration + 1, failure=last.failure)
     tick = time.perf_counter()
     if report.saved_iterations(out) or (out / report.FINAL_IMAGE).exists():
         record["summaries"] = [p.name for p in report.write_summaries(out)]
@@ -284,9 +370,40 @@ def finish(out, record, phases, wall, saving, last):
     report.write_run_json(out, record)
 
 
+def config_from_record(out):
+    """The settings, images and weights of the run in `out`, from its run.json (for --resume)."""
+    try:
+        record = json.loads((Path(out) / report.RUN_JSON).read_text())
+        fields = dict(record["config"])
+        for name in ("content_layers", "style_layers"):
+            fields[name] = tuple((layer, float(w)) for layer, w in fields[name])
+        if fields.get("style_blend_weights"):
+            fields["style_blend_weights"] = tuple(fields["style_blend_weights"])
+        config = optimize.Config(**fields)
+        return record["content"], record["style"], config, record["weights"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise NstError(f"--resume {out}: no readable run.json of an nst_tf run there ({e})")
+
+
+def resume_main(out):
+    """`--resume OUT`: the same run, continued from its last saved state."""
+    given = [name for name in CONFIG_FLAGS + ("content", "style", "weights", "preset") if FLAGS[name].present]
+    if [name for name in given if name != "iterations"]:
+        raise NstError(f"--resume takes its settings from {out}/run.json; drop --{given[0]}")
+    content, styles, config, used = config_from_record(out)
+    if FLAGS["iterations"].present:
+        config = dataclasses.replace(config, iterations=FLAGS.iterations).validate()
+    if not Path(used["path"]).is_file() or weights.sha256_of(used["path"]) != used["sha256"]:
+        raise NstError(f"--resume {out}: the weights it used ({used['path']}) are missing or changed")
+    run(content, styles, out, config, used["path"], FLAGS.tensorboard_dir, resume=True)
+
+
 def main(argv):
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's checkpoint saver logs at INFO
     if len(argv) > 1:
         raise NstError(f"unexpected argument {argv[1]!r}; flags look like --content=FILE")
+    if FLAGS.resume:
+        return resume_main(FLAGS.resume)
     if not FLAGS.style:
         raise NstError("--style is required; give an image file (e.g. --style=swirls.jpg)")
     run(
@@ -308,14 +425,22 @@ def parse_flags(argv):
         sys.exit(2)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM saves and exits like Ctrl-C
+
+
 def entry():
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app.run(main, flags_parser=parse_flags)
     except NstError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as e:
+        print(f"\n{e}", file=sys.stderr)
+        sys.exit(130)
     except KeyboardInterrupt:
-        print("\ninterrupted: the images saved so far are kept", file=sys.stderr)
+        print("\ninterrupted before the optimisation started; nothing was written", file=sys.stderr)
         sys.exit(130)
 
 

