@@ -451,7 +451,9 @@ class Stylizer:
         for i in range(int(self.done), self.config.iterations):
             J, ok = train_step()
             if not bool(ok):
-                yield self.snapshot(failure=f"the loss became {float(J)} at iteration {i}")
+                yield self.snapshot(
+                    failure=f"step {i} made the loss or the image infinite or NaN (loss {float(J):.3g})"
+                )
                 return
             yield self._progress(i)
 
