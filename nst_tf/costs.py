@@ -142,7 +142,9 @@ def trace_sqrtm(M):
     """
     M = (M + tf.transpose(M)) / 2
     eigenvalues, vectors = tf.linalg.eigh(M)
-    root = tf.sqrt(tf.maximum(eigenvalues, 1e-8))
+    root = tf.sqrt(
+        tf.maximum(eigenvalues, 1e-5 * tf.reduce_max(eigenvalues) + 1e-8)
+    )  # floor: stable gradient
 
     def grad(dy):
         return dy * tf.matmul(vectors * (0.5 / root), vectors, transpose_b=True)
@@ -164,15 +166,9 @@ def w2_target(a_S):
     return gaussian_target(*mean_cov(a_S))
 
 
-def layer_style_cost_w2(target, a_G):
-    """Squared 2-Wasserstein distance between Gaussians fitted to style and generated activations.
-
-    W2^2 = |mu_S - mu_G|^2 + tr(S) + tr(G) - 2 tr((S^(1/2) G S^(1/2))^(1/2)), divided by n_C so
-    layers of different widths weigh alike. crowsonkb/style-transfer-pytorch matches styles this
-    way; unlike the Gram matrix it separates the mean from the covariance.
-    """
+def w2_from_moments(target, mean_G, cov_G):
+    """Squared 2-Wasserstein distance between the target Gaussian and (mean_G, cov_G), / n_C."""
     mean_S, cov_S, root_S = target
-    mean_G, cov_G = mean_cov(a_G)
     cross = trace_sqrtm(root_S @ cov_G @ root_S)
     w2 = (
         tf.reduce_sum(tf.square(mean_S - mean_G))
@@ -181,6 +177,16 @@ def layer_style_cost_w2(target, a_G):
         - 2 * cross
     )
     return tf.maximum(w2, 0.0) / float(mean_S.shape[0])
+
+
+def layer_style_cost_w2(target, a_G):
+    """Squared 2-Wasserstein distance between Gaussians fitted to style and generated activations.
+
+    W2^2 = |mu_S - mu_G|^2 + tr(S) + tr(G) - 2 tr((S^(1/2) G S^(1/2))^(1/2)), divided by n_C so
+    layers of different widths weigh alike. crowsonkb/style-transfer-pytorch matches styles this
+    way; unlike the Gram matrix it separates the mean from the covariance.
+    """
+    return w2_from_moments(target, *mean_cov(a_G))
 
 
 def total_variation_cost(image):

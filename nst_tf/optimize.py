@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import colors, costs, images, lbfgs
+from nst_tf import colors, costs, images, lbfgs, tiling
 from nst_tf.errors import NstError
 from nst_tf.vgg import POOLINGS, build_vgg, layer_names
 
@@ -48,6 +48,10 @@ class Config:
         chroma) or "histogram" (match the style's colour statistics to the content first).
       style_loss: "gram" (the assignment's) or "mean_cov" (2-Wasserstein between Gaussians).
       ema: decay of the average of Adam's iterates that is reported and saved (0: off).
+      tile_size: compute the loss and gradient in tiles with this core size in pixels
+        (a multiple of 16; see `nst_tf.tiling`); 0 tiles only when the image would not fit
+        `max_memory`.
+      max_memory: memory budget in GiB for the optimisation; 0 = half the available memory.
     """
 
     iterations: int = 200
@@ -71,6 +75,8 @@ class Config:
     preserve_colors: str = "none"
     style_loss: str = "gram"
     ema: float = 0.0
+    tile_size: int = 0
+    max_memory: float = 0.0
 
     def validate(self):
         """Raise NstError naming the first setting (as its CLI flag) that cannot work."""
@@ -91,6 +97,12 @@ class Config:
                 raise NstError(f"--{flag}={value}: must be a finite number >= 0")
         if not 0 <= self.noise_ratio <= 1:
             raise NstError(f"--noise_ratio={self.noise_ratio}: must be between 0 and 1")
+        if self.tile_size < 0 or self.tile_size % tiling.ALIGN:
+            raise NstError(
+                f"--tile_size={self.tile_size}: must be 0 (automatic) or a multiple of {tiling.ALIGN}"
+            )
+        if self.max_memory < 0:
+            raise NstError(f"--max_memory={self.max_memory}: must be >= 0 (GiB; 0 = automatic)")
         if not 0 <= self.ema < 1:
             raise NstError(f"--ema={self.ema}: must be in [0, 1)")
         for flag, value, allowed in (
@@ -311,6 +323,56 @@ def make_train_step(cost, image, optimizer, done, average=None):
     return train_step
 
 
+def make_apply_step(image, optimizer, done, average=None):
+    """A `tf.function` applying one Adam step from a given gradient; refuses non-finite results."""
+
+    @tf.function
+    def apply(J, grad):
+        m, v, t, new_image = optimizer.propose(grad, image)
+        ok = tf.math.is_finite(J) & tf.reduce_all(tf.math.is_finite(new_image))
+        if ok:
+            optimizer.commit(m, v, t)
+            image.assign(new_image)
+            if average is not None:
+                average.update(image)
+            done.assign_add(1)
+        return ok
+
+    return apply
+
+
+BYTES_PER_PIXEL = (
+    4096  # measured peak of one VGG-19 forward+backward to conv5_1, per input pixel (docs/highres.md)
+)
+
+
+def available_memory():
+    """Bytes of memory the run may use by default: half the GPU's or half the available RAM."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        info = tf.config.experimental.get_memory_info("GPU:0")
+        return info.get("peak", 0) or 8 * 2**30
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024 // 2
+    except (OSError, KeyError, ValueError):
+        return 4 * 2**30
+
+
+def tile_core(config, shape, styles):
+    """The tile core size to use (0: untiled), from `tile_size` or from the memory budget."""
+    if config.tile_size:
+        return config.tile_size
+    budget = config.max_memory * 2**30 if config.max_memory else available_memory()
+    largest = max([shape[0] * shape[1]] + [s.shape[1] * s.shape[2] for s in styles])
+    if largest * BYTES_PER_PIXEL <= budget:
+        return 0
+    layers = [layer for layer, _ in config.content_layers + config.style_layers]
+    side = int((budget / BYTES_PER_PIXEL) ** 0.5) - 2 * tiling.margin_for(layers)
+    return max(tiling.ALIGN * 4, side // tiling.ALIGN * tiling.ALIGN)
+
+
 @dataclasses.dataclass
 class Problem:
     """The images of a run, ready for the network: (1, H, W, 3) minus means each."""
@@ -399,8 +461,15 @@ class Stylizer:
         self.problem = prepare(content_image, style_images, config)
         needed = [layer for layer, _ in config.content_layers + config.style_layers]
         model = build_vgg(weights, config.pooling, outputs=sorted(set(needed)))
-        self.cost = make_cost_fn(model, self.problem.content, self.problem.styles, self.problem.blend, config)
-        self.evaluate = tf.function(self.cost)
+        self.tile = tile_core(config, self.problem.content.shape[1:3], self.problem.styles)
+        p = self.problem
+        if self.tile:
+            targets = tiling.style_targets(model, p.styles, p.blend, config, self.tile)
+            self.tiled = tiling.TiledCost(model, p.content, targets, config, self.tile)
+        else:
+            self.tiled = None
+            self.cost = make_cost_fn(model, p.content, p.styles, p.blend, config)
+            self.evaluate = tf.function(self.cost)
         self.image = tf.Variable(self.problem.start, name="image")
         self.done = tf.Variable(0, dtype=tf.int64, name="iterations_done")
         state = {"image": self.image, "done": self.done}
@@ -426,7 +495,8 @@ class Stylizer:
         """Progress for the current state, with its costs and image (one forward pass)."""
         done = int(self.done)
         image = self.shown()
-        J, J_content, J_style = self.evaluate(image)  # costs of the image after this step, as model_nn
+        # the costs of the image after this step, as model_nn reported them
+        J, J_content, J_style = self.tiled.costs(image.numpy()) if self.tiled else self.evaluate(image)
         elapsed = time.perf_counter() - self.started if self.started else 0.0
         costs_now = {"total": float(J), "content": float(J_content), "style": float(J_style)}
         return Progress(
@@ -446,8 +516,23 @@ class Stylizer:
         else:
             yield from self._lbfgs_steps()
 
+    def _offset(self, i):
+        """The tile grid's offset at step i: random, seeded, the same after a resume."""
+        rng = np.random.default_rng([self.config.seed or 0, i])
+        return tuple(int(v) * tiling.ALIGN for v in rng.integers(0, self.tile // tiling.ALIGN, 2))
+
+    def _tiled_step(self):
+        """One Adam step with the tiled gradient; returns (J, ok) like the fused train step."""
+        i = int(self.done)
+        J, _, _, grad = self.tiled(self.image.numpy(), self._offset(i))
+        return J, self._apply(tf.constant(J, tf.float32), tf.constant(grad))
+
     def _adam_steps(self):
-        train_step = make_train_step(self.cost, self.image, self.adam, self.done, self.average)
+        if self.tiled:
+            self._apply = make_apply_step(self.image, self.adam, self.done, self.average)
+            train_step = self._tiled_step
+        else:
+            train_step = make_train_step(self.cost, self.image, self.adam, self.done, self.average)
         for i in range(int(self.done), self.config.iterations):
             J, ok = train_step()
             if not bool(ok):
@@ -468,7 +553,14 @@ class Stylizer:
                 J = self.cost(x)[0]
             return J, tape.gradient(J, x)
 
+        evaluations = iter(range(10**9))
+
         def fun(x):
+            if self.tiled:
+                J, _, _, grad = self.tiled(
+                    x.reshape(shape).astype(np.float32), self._offset(next(evaluations))
+                )
+                return (J, grad.ravel().astype(np.float64)) if np.isfinite(J) else (1e30, np.zeros(x.size))
             J, grad = value_and_grad(tf.constant(x.reshape(shape), tf.float32))
             if not np.isfinite(float(J)):  # reject the point: the line search backs off
                 return 1e30, np.zeros(x.size)

@@ -1,0 +1,84 @@
+"""Tiled loss and gradient equal the untiled ones; the grid covers the image once and moves."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_tf import images, optimize, tiling
+from nst_tf.errors import NstError
+from nst_tf.vgg import build_vgg
+
+RNG = np.random.default_rng(0)
+H, W = 200, 264
+CONTENT = images.reshape_and_normalize_image(RNG.integers(0, 256, (H, W, 3), dtype=np.uint8))
+STYLE = images.reshape_and_normalize_image(RNG.integers(0, 256, (H, W, 3), dtype=np.uint8))
+IMAGE = CONTENT + RNG.normal(0, 10, CONTENT.shape).astype(np.float32)
+
+
+def untiled(tiny, config):
+    needed = sorted({layer for layer, _ in config.content_layers + config.style_layers})
+    model = build_vgg(tiny, "avg", outputs=needed)
+    cost = optimize.make_cost_fn(model, CONTENT, [STYLE], [1.0], config)
+    x = tf.Variable(IMAGE)
+    with tf.GradientTape() as tape:
+        J, J_content, J_style = cost(x)
+    return model, [float(J), float(J_content), float(J_style)], tape.gradient(J, x).numpy()
+
+
+@pytest.mark.parametrize("loss,tolerance", [("gram", 1e-5), ("mean_cov", 2e-3)])
+def test_tiled_loss_and_gradient_equal_untiled(tiny, loss, tolerance):
+    config = optimize.Config(width=W, height=H, style_loss=loss, tv_weight=1e-3)
+    model, want, grad = untiled(tiny, config)
+    targets = tiling.style_targets(model, [STYLE], [1.0], config, 48)
+    tiled = tiling.TiledCost(model, CONTENT, targets, config, 48)
+    offset = (16, 32)
+    assert len(tiling.tiles(H, W, 48, tiled.margin, offset)) > 20  # really tiled
+    J, J_content, J_style, tiled_grad = tiled(IMAGE, offset)
+    np.testing.assert_allclose([J, J_content], want[:2], rtol=1e-5)
+    np.testing.assert_allclose(J_style, want[2], rtol=10 * tolerance)  # untiled mean_cov rounds in float32
+    assert np.abs(tiled_grad - grad).max() <= tolerance * np.abs(grad).max()
+    np.testing.assert_allclose(tiled.costs(IMAGE), [J, J_content, J_style], rtol=1e-5)  # another grid
+
+
+def test_the_grid_covers_every_pixel_once_and_moves():
+    for offset in [(0, 0), (16, 48), (96, 16)]:
+        count = np.zeros((H, W), int)
+        for (y0, y1, x0, x1), (ty0, ty1, tx0, tx1) in tiling.tiles(H, W, 64, 80, offset):
+            count[y0:y1, x0:x1] += 1
+            assert ty0 <= y0 and y1 <= ty1 and tx0 <= x0 and x1 <= tx1
+            assert ty0 % 16 == 0 and tx0 % 16 == 0
+        assert (count == 1).all()
+    a = {c for c, _ in tiling.tiles(H, W, 64, 80, (0, 0))}
+    b = {c for c, _ in tiling.tiles(H, W, 64, 80, (16, 48))}
+    assert a != b
+    with pytest.raises(ValueError, match="multiples of 16"):
+        tiling.tiles(H, W, 50, 80)
+
+
+def test_receptive_field():
+    assert tiling.receptive_radius("conv1_1") == 1
+    assert tiling.receptive_radius("conv5_1") == 77  # VGG-19's receptive field up to conv5_1 is 156 px
+    assert tiling.margin_for(["conv1_1", "conv5_1", "conv4_2"]) == 80
+
+
+def test_stylizer_tiles_when_told_or_when_memory_is_short(tiny):
+    content = images.deprocess(CONTENT)
+    style = images.deprocess(STYLE)
+    base = optimize.Config(width=W, height=H, iterations=3, save_every=1)
+    plain = list(optimize.Stylizer(content, style, tiny, base).steps())
+    told = optimize.Stylizer(content, style, tiny, dataclasses.replace(base, tile_size=64))
+    short = optimize.Stylizer(content, style, tiny, dataclasses.replace(base, max_memory=0.05))
+    assert (
+        told.tile == 64
+        and short.tile >= 64
+        and plain
+        and optimize.Stylizer(content, style, tiny, base).tile == 0
+    )
+    tiled = list(told.steps())
+    for a, b in zip(plain, tiled):
+        np.testing.assert_allclose(a.costs["total"], b.costs["total"], rtol=1e-4)
+        assert np.abs(a.image - b.image).max() < 0.05  # Adam's first steps move pixels by ~lr
+    with pytest.raises(NstError, match="--tile_size"):
+        dataclasses.replace(base, tile_size=50).validate()
