@@ -52,6 +52,9 @@ class Config:
         (a multiple of 16; see `nst_tf.tiling`); 0 tiles only when the image would not fit
         `max_memory`.
       max_memory: memory budget in GiB for the optimisation; 0 = half the available memory.
+      scales: coarse-to-fine: optimise at this many sizes, from 256 px (long side) up to
+        width x height by equal factors, each starting from the previous result upsampled;
+        0 picks 2x steps automatically; 1 (the assignment's) optimises at one size.
     """
 
     iterations: int = 200
@@ -77,6 +80,7 @@ class Config:
     ema: float = 0.0
     tile_size: int = 0
     max_memory: float = 0.0
+    scales: int = 1
 
     def validate(self):
         """Raise NstError naming the first setting (as its CLI flag) that cannot work."""
@@ -101,6 +105,8 @@ class Config:
             raise NstError(
                 f"--tile_size={self.tile_size}: must be 0 (automatic) or a multiple of {tiling.ALIGN}"
             )
+        if self.scales < 0:
+            raise NstError(f"--scales={self.scales}: must be >= 0 (0 = automatic, 1 = one size)")
         if self.max_memory < 0:
             raise NstError(f"--max_memory={self.max_memory}: must be >= 0 (GiB; 0 = automatic)")
         if not 0 <= self.ema < 1:
@@ -456,9 +462,11 @@ class Stylizer:
     image at any moment (after an interruption, say).
     """
 
-    def __init__(self, content_image, style_images, weights, config=Config()):
+    def __init__(self, content_image, style_images, weights, config=Config(), start=None):
         self.config = config.validate()
         self.problem = prepare(content_image, style_images, config)
+        if start is not None:  # coarse-to-fine: the previous scale's result, resized to this one
+            self.problem.start = resize_image(start, config.width, config.height)
         needed = [layer for layer, _ in config.content_layers + config.style_layers]
         model = build_vgg(weights, config.pooling, outputs=sorted(set(needed)))
         self.tile = tile_core(config, self.problem.content.shape[1:3], self.problem.styles)
@@ -482,6 +490,7 @@ class Stylizer:
                 state.update(ema_sum=self.average.sum, ema_weight=self.average.weight)
         self.checkpoint = tf.train.Checkpoint(**state)
         self.started = None
+        self.scale = (0, 1)  # (index, count) in a coarse-to-fine run
 
     def restore(self, prefix):
         """Load the state written by `checkpoint.write(prefix)` (Adam continues exactly)."""
@@ -576,6 +585,27 @@ class Stylizer:
             progress = self.snapshot() if last else self._progress(first + k)
             progress.iterations = progress.iterations if not last else first + k + 1
             yield progress
+
+
+def resize_image(image, width, height):
+    """Resize a preprocessed (1, H, W, 3) image (bicubic) to (1, height, width, 3)."""
+    resized = tf.image.resize(tf.constant(image), (height, width), method="bicubic", antialias=True)
+    return resized.numpy().astype(np.float32)
+
+
+def scale_sizes(config, start=256):
+    """The (width, height) of every scale of a coarse-to-fine run, smallest first."""
+    long_side = max(config.width, config.height)
+    scales = config.scales or max(1, int(np.ceil(np.log2(max(long_side / start, 1)))) + 1)
+    if scales == 1:
+        return [(config.width, config.height)]
+    start = min(start, long_side / 2 ** (scales - 1))  # small images: 2x steps below 256 px
+    factor = (long_side / start) ** (1 / (scales - 1))
+    sizes = []
+    for k in reversed(range(scales)):
+        w, h = round(config.width / factor**k), round(config.height / factor**k)
+        sizes.append((max(w, images.MIN_SIDE), max(h, images.MIN_SIDE)))
+    return sizes
 
 
 def stylize(content_image, style_images, weights, config=Config()):

@@ -64,17 +64,18 @@ class Report:
     is written to a temporary name and renamed.
     """
 
-    def __init__(self, output_dir, save_every, rows=()):
+    def __init__(self, output_dir, save_every, rows=(), prefix="", final=True):
         self.output_dir = Path(output_dir)
         self.save_every = save_every
         self.rows = {row[0]: tuple(row) for row in rows}
+        self.prefix, self.final = prefix, final  # coarse-to-fine: earlier scales name their files
 
     @classmethod
-    def resume(cls, output_dir, save_every, done):
+    def resume(cls, output_dir, save_every, done, prefix="", final=True):
         """A Report continuing a run of which `done` iterations are kept: later rows are dropped."""
-        path = Path(output_dir) / "costs.csv"
+        path = Path(output_dir) / f"{prefix}costs.csv"
         rows = read_costs(path) if path.exists() else []
-        return cls(output_dir, save_every, [row for row in rows if row[0] < done])
+        return cls(output_dir, save_every, [row for row in rows if row[0] < done], prefix, final)
 
     def __call__(self, progress, force=False):
         """Save what `progress` (an `optimize.Progress`) carries; `force` saves `<i>.png` off-schedule."""
@@ -82,9 +83,9 @@ class Report:
             return []
         written = []
         if force or progress.iteration % self.save_every == 0:
-            written.append(self.output_dir / f"{progress.iteration}.png")
+            written.append(self.output_dir / f"{self.prefix}{progress.iteration}.png")
             images.save_image(written[-1], progress.image)
-        if progress.is_last or progress.failure:
+        if self.final and (progress.is_last or progress.failure):
             written.append(self.output_dir / FINAL_IMAGE)
             images.save_image(written[-1], progress.image)
         c = progress.costs
@@ -98,21 +99,21 @@ class Report:
         writer.writerow(COSTS_HEADER)
         rows = (self.rows[i] for i in sorted(self.rows))
         writer.writerows((i, f"{t:.9g}", f"{c:.9g}", f"{s:.9g}") for i, t, c, s in rows)
-        path = self.output_dir / "costs.csv"
+        path = self.output_dir / f"{self.prefix}costs.csv"
         images.atomic_write(path, lambda tmp: Path(tmp).write_text(text.getvalue()))
 
 
-def write_checkpoint(output_dir, checkpoint, done):
+def write_checkpoint(output_dir, checkpoint, done, scale=0):
     """Save the optimiser state (a `tf.train.Checkpoint`) after `done` iterations, atomically.
 
-    The state goes to `checkpoint/ckpt-<done>.*`; then `checkpoint/latest.json` is replaced
+    The state goes to `checkpoint/ckpt-<scale>-<done>.*`; then `checkpoint/latest.json` is replaced
     to point at it (the switch is one rename), then older states are deleted.
     """
     folder = Path(output_dir) / CHECKPOINT_DIR
     folder.mkdir(exist_ok=True)
-    prefix = f"ckpt-{done}"
+    prefix = f"ckpt-{scale}-{done}"
     checkpoint.write(str(folder / prefix))
-    text = json.dumps({"prefix": prefix, "iterations_done": done}) + "\n"
+    text = json.dumps({"prefix": prefix, "iterations_done": done, "scale": scale}) + "\n"
     images.atomic_write(folder / "latest.json", lambda tmp: Path(tmp).write_text(text))
     for old in folder.glob("ckpt-*"):
         if not old.name.startswith(prefix + "."):
@@ -120,11 +121,15 @@ def write_checkpoint(output_dir, checkpoint, done):
 
 
 def latest_checkpoint(output_dir):
-    """(checkpoint prefix, iterations done) of a run's last saved state, or None."""
+    """(checkpoint prefix, iterations done, scale) of a run's last saved state, or None."""
     pointer = Path(output_dir) / CHECKPOINT_DIR / "latest.json"
     try:
         latest = json.loads(pointer.read_text())
-        return str(pointer.parent / latest["prefix"]), int(latest["iterations_done"])
+        return (
+            str(pointer.parent / latest["prefix"]),
+            int(latest["iterations_done"]),
+            int(latest.get("scale", 0)),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import platform
+import resource
 import signal
 import sys
 import tempfile
@@ -90,6 +91,13 @@ flags.DEFINE_enum(
     "style_loss", DEFAULTS.style_loss, optimize.STYLE_LOSSES, "gram (the assignment's) or mean_cov."
 )
 flags.DEFINE_float("ema", DEFAULTS.ema, "Decay of the average of Adam's iterates that is saved (0: off).")
+flags.DEFINE_integer(
+    "scales", DEFAULTS.scales, "Coarse-to-fine: sizes from 256 px up (0: automatic 2x steps)."
+)
+flags.DEFINE_integer(
+    "tile_size", DEFAULTS.tile_size, "Tile core in px (multiple of 16); 0: tile only if needed."
+)
+flags.DEFINE_float("max_memory", DEFAULTS.max_memory, "Memory budget in GiB (0: half the available memory).")
 flags.DEFINE_integer("width", DEFAULTS.width, "Working width in pixels.")
 flags.DEFINE_integer("height", DEFAULTS.height, "Working height in pixels.")
 flags.DEFINE_string(
@@ -127,6 +135,9 @@ CONFIG_FLAGS = (
     "height",
     "pooling",
     "seed",
+    "scales",
+    "tile_size",
+    "max_memory",
 )
 
 
@@ -192,11 +203,13 @@ def describe_weights(weights):
     return f"{names[weights.source]}: {weights.path} (sha256 {weights.sha256[:12]})"
 
 
-def describe_costs(p):
+def describe_costs(p, stylizer=None):
     """The assignment's report of a saved iteration, on one line, with speed and ETA."""
     c, (rate, eta) = p.costs, rate_and_eta(p)
+    k, n = getattr(stylizer, "scale", (0, 1))
+    where = f"[scale {k + 1}/{n}, {stylizer.config.width}x{stylizer.config.height}] " if n > 1 else ""
     return (
-        f"Iteration {p.iteration}: total cost = {c['total']:.6g}, content cost = {c['content']:.6g}, "
+        f"{where}Iteration {p.iteration}: total cost = {c['total']:.6g}, content cost = {c['content']:.6g}, "
         f"style cost = {c['style']:.6g}  ({rate:.2f} s/it, ETA {eta})"
     )
 
@@ -261,6 +274,7 @@ def run(
 
     Writes what `model_nn` wrote, plus costs.csv, a contact sheet, a loss plot, an
     animation, run.json and the optimiser state (to resume), also when interrupted.
+    With several scales, earlier scales save `scale<k>_<W>x<H>_<i>.png` and their costs.
 
     Returns:
       Path of the final image.
@@ -279,23 +293,17 @@ def run(
     phases["load_weights_s"] = time.perf_counter() - clock - phases["load_images_s"]
     record = run_record(content_path, style_paths, config, vgg_weights)
     log(f"Weights: {describe_weights(vgg_weights)}")
-    log(f"Device: {record['device']}; {config.width}x{config.height}, {config.iterations} iterations")
-    stylizer = optimize.Stylizer(content, styles, vgg_weights, config)
-    done = restore(stylizer, out, log) if resume else 0
-    savers = [
-        report.Report.resume(out, config.save_every, done)
-        if resume
-        else report.Report(out, config.save_every)
-    ]
-    if tensorboard_dir:
-        savers.append(report.TensorBoardWriter(tensorboard_dir))
-    record.update(status="interrupted", resumed_from=done)
+    sizes = optimize.scale_sizes(config)
+    shown_sizes = " -> ".join(f"{w}x{h}" for w, h in sizes)
+    log(f"Device: {record['device']}; {shown_sizes}, {config.iterations} iterations per scale")
+    resume_at = resume_point(out, config, len(sizes)) if resume else (0, 0, None)
+    record.update(status="interrupted", resumed_from=resume_at[:2], scales=[])
     tally, start = Tally(), time.perf_counter()
     try:
-        optimise(stylizer, savers, out, tally, log)
+        optimise_scales(
+            content, styles, vgg_weights, config, sizes, resume_at, out, tensorboard_dir, tally, log, record
+        )
         record["status"] = "failed" if tally.last and tally.last.failure else "complete"
-    except KeyboardInterrupt:
-        raise Interrupted(save_interrupted(stylizer, savers[0], out, tally))
     finally:
         finish(out, record, phases, time.perf_counter() - start, tally)
     if tally.last and tally.last.failure:
@@ -307,6 +315,54 @@ def run(
     return out / report.FINAL_IMAGE
 
 
+def scale_prefix(k, sizes):
+    """File-name prefix of scale k: none for the final scale, as the assignment names its files."""
+    return "" if k == len(sizes) - 1 else f"scale{k}_{sizes[k][0]}x{sizes[k][1]}_"
+
+
+def optimise_scales(
+    content, styles, vgg_weights, config, sizes, resume_at, out, tensorboard_dir, tally, log, record
+):
+    """Optimise at each scale in turn, each starting from the previous result."""
+    first_scale, done, prefix = resume_at
+    previous = None
+    for k, (width, height) in enumerate(sizes):
+        if k < first_scale:
+            continue
+        scale_config = dataclasses.replace(config, width=width, height=height)
+        stylizer = optimize.Stylizer(content, styles, vgg_weights, scale_config, start=previous)
+        stylizer.scale = (k, len(sizes))
+        if k == first_scale and prefix:
+            stylizer.restore(prefix)
+            log(f"Resuming after iteration {done - 1} (scale {k + 1}/{len(sizes)}) from {prefix}")
+        final = k == len(sizes) - 1
+        report_args = (out, config.save_every, done if k == first_scale else 0, scale_prefix(k, sizes), final)
+        savers = [report.Report.resume(*report_args)]
+        if tensorboard_dir:
+            savers.append(report.TensorBoardWriter(Path(tensorboard_dir) / f"scale{k}"))
+        tick = time.perf_counter()
+        try:
+            optimise(stylizer, savers, out, tally, log)
+        except KeyboardInterrupt:
+            raise Interrupted(save_interrupted(stylizer, savers[0], out, tally))
+        finally:
+            record["scales"].append(scale_record(stylizer, time.perf_counter() - tick))
+        if tally.last and tally.last.failure:
+            return
+        previous = stylizer.shown().numpy()
+
+
+def scale_record(stylizer, seconds):
+    """Size, tiling, time and peak memory of one scale, for run.json."""
+    return {
+        "size": [stylizer.config.width, stylizer.config.height],
+        "tile": stylizer.tile,
+        "iterations_done": int(stylizer.done),
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def optimise(stylizer, savers, out, tally, log):
     """The loop: save every checkpointed image, its costs and the optimiser state."""
     for p in stylizer.steps():
@@ -316,9 +372,9 @@ def optimise(stylizer, savers, out, tally, log):
             tick = time.perf_counter()
             for save in savers:
                 save(p)
-            report.write_checkpoint(out, stylizer.checkpoint, p.iteration + 1)
+            report.write_checkpoint(out, stylizer.checkpoint, p.iteration + 1, stylizer.scale[0])
             tally.saving += time.perf_counter() - tick
-            log(describe_costs(p))
+            log(describe_costs(p, stylizer))
 
 
 def save_interrupted(stylizer, save, out, tally):
@@ -326,28 +382,26 @@ def save_interrupted(stylizer, save, out, tally):
     snap = stylizer.snapshot()
     if snap.iteration < 0:
         return f"interrupted before the first step; nothing to resume in {out}"
-    save(snap, force=True)
-    report.write_checkpoint(out, stylizer.checkpoint, snap.iteration + 1)
+    saved = save(snap, force=True)
+    report.write_checkpoint(out, stylizer.checkpoint, snap.iteration + 1, stylizer.scale[0])
     tally.last = snap
     return (
-        f"interrupted after {snap.iteration + 1} iterations: saved {out / f'{snap.iteration}.png'} and the "
-        f"state; continue with: python -m nst_tf.run --resume {out}"
+        f"interrupted after {snap.iteration + 1} iterations: saved {saved[0]} and the state; "
+        f"continue with: python -m nst_tf.run --resume {out}"
     )
 
 
-def restore(stylizer, out, log):
-    """Load the last saved state of the run in `out`; returns the iterations already done."""
+def resume_point(out, config, scales):
+    """(scale, iterations done, checkpoint prefix) to continue the run in `out` from."""
     latest = report.latest_checkpoint(out)
     if latest is None:
         raise NstError(f"--resume {out}: no saved state (checkpoint/latest.json) in this folder")
-    prefix, done = latest
-    if done >= stylizer.config.iterations:
+    prefix, done, scale = latest
+    if scale == scales - 1 and done >= config.iterations:
         raise NstError(
             f"--resume {out}: the run is complete ({done} iterations); add --iterations N (> {done}) to go on"
         )
-    stylizer.restore(prefix)
-    log(f"Resuming after iteration {done - 1} from {prefix}")
-    return done
+    return scale, done, prefix
 
 
 def finish(out, record, phases, wall, tally):

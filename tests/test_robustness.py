@@ -37,7 +37,7 @@ def test_resume_gives_the_uninterrupted_result(tiny, tmp_path, ema):
     steps.close()  # as an interruption would
     report.write_checkpoint(tmp_path, first.checkpoint, 4)
     second = Stylizer(CONTENT, STYLE, tiny, config)
-    prefix, done = report.latest_checkpoint(tmp_path)
+    prefix, done, _ = report.latest_checkpoint(tmp_path)
     second.restore(prefix)
     rest = list(second.steps())
     assert done == 4 and [p.iteration for p in rest] == [4, 5, 6]

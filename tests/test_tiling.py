@@ -82,3 +82,58 @@ def test_stylizer_tiles_when_told_or_when_memory_is_short(tiny):
         assert np.abs(a.image - b.image).max() < 0.05  # Adam's first steps move pixels by ~lr
     with pytest.raises(NstError, match="--tile_size"):
         dataclasses.replace(base, tile_size=50).validate()
+
+
+def test_scale_sizes():
+    sizes = optimize.scale_sizes(optimize.Config(width=2048, height=1536, scales=0))
+    assert sizes == [(256, 192), (512, 384), (1024, 768), (2048, 1536)]
+    assert optimize.scale_sizes(optimize.Config(width=400, height=300)) == [(400, 300)]
+    three = optimize.scale_sizes(optimize.Config(width=1024, height=512, scales=3))
+    assert three == [(256, 128), (512, 256), (1024, 512)]
+
+
+def test_coarse_to_fine_on_the_command_line(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import tiny_layers, write_matconvnet
+
+    write_matconvnet(tmp_path / "imagenet-vgg-verydeep-19.mat", tiny_layers())
+    args = [
+        "--content",
+        "chelsea.jpg",
+        "--style",
+        "swirls.jpg",
+        "--width",
+        "96",
+        "--height",
+        "64",
+        "--scales",
+        "2",
+        "--iterations",
+        "3",
+        "--save_every",
+        "2",
+        "--tile_size",
+        "32",
+        "--output_dir",
+        "out",
+    ]
+    env = {**os.environ, "NST_TF_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "nst_tf.run", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[scale 1/2, 48x32]" in done.stdout and "[scale 2/2, 96x64]" in done.stdout
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"scale0_48x32_0.png", "scale0_48x32_2.png", "scale0_48x32_costs.csv", "0.png", "2.png"} <= names
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert [s["size"] for s in record["scales"]] == [[48, 32], [96, 64]]
+    assert all(s["tile"] == 32 and s["peak_rss_mb"] > 100 for s in record["scales"])
