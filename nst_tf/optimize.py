@@ -277,30 +277,32 @@ def _blend_gaussians(stats, blend):
     return costs.gaussian_target(mean, second - tf.tensordot(mean, mean, 0))
 
 
-def make_cost_fn(model, content, styles, blend, config):
-    """Targets computed once; returns `cost(image) -> (J, J_content, J_style)`.
+def cost_terms(a_G, image, a_C, targets, config):
+    """(J, J_content, J_style) of a generated image from its activations: the one formula of every path.
 
     With the assignment's settings J is exactly its `total_cost(compute_content_cost(...),
     compute_style_cost(...))`; the style Gram matrices are precomputed and normalised by
     their own size (same value, and style images may then differ in size or be blended).
     """
-    content_out = model(tf.constant(content))
-    a_C = {layer: content_out[layer] for layer, _ in config.content_layers}  # constants
-    targets = style_targets(model, styles, blend, config)
     layer_cost = (
         costs.layer_style_cost_from_gram if config.style_loss == "gram" else costs.layer_style_cost_w2
     )
+    J_content = tf.add_n([w * costs.compute_content_cost(a_C[l], a_G[l]) for l, w in config.content_layers])
+    J_style = tf.add_n([k * layer_cost(targets[l], a_G[l]) for l, k in config.style_layers])
+    J = costs.total_cost(J_content, J_style, config.alpha, config.beta)
+    if config.tv_weight:  # not in the assignment: jcjohnson's smoothing term
+        J += config.tv_weight * costs.total_variation_cost(image)
+    return J, J_content, J_style
+
+
+def make_cost_fn(model, content, styles, blend, config):
+    """Targets computed once; returns `cost(image) -> (J, J_content, J_style)`."""
+    content_out = model(tf.constant(content))
+    a_C = {layer: content_out[layer] for layer, _ in config.content_layers}  # constants
+    targets = style_targets(model, styles, blend, config)
 
     def cost(image):
-        a_G = model(image)
-        J_content = tf.add_n(
-            [w * costs.compute_content_cost(a_C[l], a_G[l]) for l, w in config.content_layers]
-        )
-        J_style = tf.add_n([k * layer_cost(targets[l], a_G[l]) for l, k in config.style_layers])
-        J = costs.total_cost(J_content, J_style, config.alpha, config.beta)
-        if config.tv_weight:  # not in the assignment: jcjohnson's smoothing term
-            J += config.tv_weight * costs.total_variation_cost(image)
-        return J, J_content, J_style
+        return cost_terms(model(image), image, a_C, targets, config)
 
     return cost
 

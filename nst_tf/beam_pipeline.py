@@ -1,0 +1,263 @@
+"""The batch as an Apache Beam pipeline (`pip install 'nst_tf[beam]'`): `python -m nst_tf.beam_pipeline`.
+
+Same flags, names, manifest and settings hash as `nst_tf.batch`, so either can resume the
+other's work. Each pair is one element; a DoFn loads the weights and builds VGG-19 once in
+`setup()`. Files go through `apache_beam.io.filesystems.FileSystems` (local, gs://, s3://, ...
+with the matching Beam extra), each written to a temporary name and renamed onto its final,
+pair-derived name, so a retried bundle overwrites the same file and no reader sees half of one.
+"""
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import tempfile
+import uuid
+from pathlib import Path, PurePosixPath
+
+from nst_tf import batch, images, report, weights
+from nst_tf.errors import NstError
+
+
+class BeamMissingError(NstError, ImportError):
+    """Apache Beam is not installed: an ImportError, told in one line by the command line."""
+
+
+logging.disable(logging.WARNING)  # Beam warns at import about Google Cloud clients it may not need
+try:
+    import apache_beam as beam
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+except ImportError:
+    raise BeamMissingError(
+        "a Beam --runner needs Apache Beam: pip install 'nst_tf[beam]' (or use --runner local)"
+    )
+finally:
+    logging.disable(logging.NOTSET)
+
+RAW = CompressionTypes.UNCOMPRESSED  # never guess a compression from a file name
+DEFAULT_RUNNER = "DirectRunner"
+
+
+# --- files through FileSystems ---------------------------------------------------------------
+
+
+def is_local(path):
+    return FileSystems.get_scheme(str(path)) is None
+
+
+def open_file(path, mode="rb"):
+    """`open` for `batch.file_digest`: a readable file on any Beam file system."""
+    return FileSystems.open(str(path), compression_type=RAW)
+
+
+def read_bytes(path):
+    with open_file(path) as f:
+        return f.read()
+
+
+def write_bytes(path, data):
+    """Write `data` to a temporary name beside `path`, then rename it onto `path` (replacing it)."""
+    folder, name = FileSystems.split(str(path))
+    tmp = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
+    with FileSystems.create(tmp, compression_type=RAW) as f:
+        f.write(data)
+    FileSystems.rename([tmp], [str(path)])
+
+
+def local_copy(path, folder):
+    """`path` itself if local, else a copy in `folder` (same base name: formats go by suffix)."""
+    if path is None or is_local(path):
+        return path
+    target = os.path.join(folder, PurePosixPath(str(path)).name)
+    Path(target).write_bytes(read_bytes(path))
+    return target
+
+
+def expand(value, flag):
+    """`batch.expand` for any file system: folders (remote ones end in /), globs, files."""
+    items = [item.strip() for item in (value or "").split(",") if item.strip()]
+    if all(is_local(item) for item in items):
+        return batch.expand(value, flag)
+    found = []
+    for item in items:
+        found += batch.expand(item, flag) if is_local(item) else _match(item, flag)
+    return list(dict.fromkeys(found))
+
+
+def _match(item, flag):
+    if PurePosixPath(item).suffix.lower() in batch.IMAGE_SUFFIXES and not any(c in item for c in "*?["):
+        return [item]
+    pattern = item if any(c in item for c in "*?[") else FileSystems.join(item, "*")
+    found = sorted(
+        m.path
+        for m in FileSystems.match([pattern])[0].metadata_list
+        if PurePosixPath(m.path).suffix.lower() in batch.IMAGE_SUFFIXES
+    )
+    if not found:
+        raise NstError(f"--{flag}: {item!r} holds or matches no image")
+    return found
+
+
+# --- the manifest ----------------------------------------------------------------------------
+
+
+def row_path(output_dir, name):
+    return FileSystems.join(str(output_dir), batch.ROWS_DIR, f"{name}.json")
+
+
+def load_manifest(output_dir):
+    """`batch.load_manifest` through FileSystems: manifest.csv, then rows of unfinished runs."""
+    path = FileSystems.join(str(output_dir), batch.MANIFEST)
+    rows = batch.parse_manifest(read_bytes(path).decode(), path) if FileSystems.exists(path) else {}
+    for found in FileSystems.match([row_path(output_dir, "*")])[0].metadata_list:
+        row = json.loads(read_bytes(found.path))
+        rows[row["pair"]] = row
+    return rows
+
+
+def write_manifest(new_rows, output_dir, jobs, done, old):
+    """The final step: the whole manifest, written once; then the per-pair rows are removed."""
+    rows = {**done, **{row["pair"]: row for row in new_rows}}
+    write_bytes(
+        FileSystems.join(str(output_dir), batch.MANIFEST),
+        batch.manifest_text(batch.ordered_rows(rows, jobs, old)).encode(),
+    )
+    leftovers = [m.path for m in FileSystems.match([row_path(output_dir, "*")])[0].metadata_list]
+    if leftovers:
+        FileSystems.delete(leftovers)
+
+
+# --- the pipeline ----------------------------------------------------------------------------
+
+
+class StylizeFn(beam.DoFn):
+    """Stylise one pair (a `batch.Job`); yields its manifest row. Weights and VGG-19 load once per
+    DoFn instance, in `setup()`; style targets are cached across the pairs it processes."""
+
+    def __init__(self, config, weights_path, output_dir):
+        self.config, self.weights_path, self.output_dir = config, weights_path, str(output_dir)
+
+    def setup(self):
+        self.tmp = tempfile.mkdtemp(prefix="nst_tf_beam-")
+        path = local_copy(self.weights_path, self.tmp)
+        self.stylist = batch.Stylist(weights.resolve_weights(path, log=logging.info), self.config)
+
+    def load(self, path):
+        """`images.load_image` for any file system; errors name the original path."""
+        if is_local(path):
+            return images.load_image(path)
+        try:
+            copy = local_copy(path, self.tmp)
+        except OSError as e:
+            raise NstError(f"{path} cannot be read ({e})")
+        try:
+            return images.load_image(copy)
+        except NstError as e:
+            raise NstError(str(e).replace(copy, path))
+        finally:
+            Path(copy).unlink(missing_ok=True)
+
+    def process(self, job):
+        for row in batch.run_group(self.stylist, [job], self.config, save=write_bytes, load=self.load):
+            write_bytes(row_path(self.output_dir, row["pair"]), json.dumps(row).encode())
+            logging.info("%s: %s in %ss %s", row["pair"], row["status"], row["wall_s"], row["error"])
+            yield row
+
+    def teardown(self):
+        shutil.rmtree(getattr(self, "tmp", ""), ignore_errors=True)
+
+
+def weights_sha256(path, log=print):
+    """The SHA-256 the local batch records for these weights (the file's bytes)."""
+    if path is None or is_local(path):
+        return weights.resolve_weights(path, log=log).sha256
+    return batch.file_digest(path, open_file)
+
+
+def build(pipeline, output_dir, config, weights_path, jobs, done, old):
+    """Add the batch to `pipeline`: pairs -> StylizeFn -> the manifest."""
+    pending = [job for job in jobs if job.name not in done]
+    rows = (
+        pipeline
+        | "Pairs" >> beam.Create(pending)
+        | "Spread" >> beam.Reshuffle()
+        | "Stylize" >> beam.ParDo(StylizeFn(config, weights_path, output_dir))
+    )
+    _ = (
+        rows
+        | "Collect" >> beam.combiners.ToList()
+        | "Manifest" >> beam.Map(write_manifest, str(output_dir), jobs, done, old)
+    )
+
+
+def _runner(name):
+    """The Beam runner; DirectRunner is pinned to its in-process FnApiRunner implementation.
+
+    Since Beam 2.68 the Python DirectRunner first tries Prism, which it downloads from the
+    internet; offline that fails and falls back to FnApiRunner anyway. Pinning it skips the
+    download attempt (what Beam's own tests do, apache/beam#34612).
+    """
+    if name == "DirectRunner":
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return FnApiRunner()
+    return name
+
+
+def run_pipeline(
+    pairs, output_dir, config, weights_path=None, fmt="jpg", runner=DEFAULT_RUNNER, options=(), log=print
+):
+    """Run the batch on a Beam runner; `batch.run_batch`'s arguments, less the local-only ones.
+
+    Args:
+      options: more Beam pipeline options, as command-line strings.
+
+    Returns:
+      The manifest rows of this batch's pairs, in order.
+    """
+    config.validate()
+    output_dir = str(report.prepare_output_dir(output_dir)) if is_local(output_dir) else str(output_dir)
+    io_functions = {"join": FileSystems.join, "open_file": open_file}
+    jobs = batch.plan_jobs(pairs, output_dir, config, weights_sha256(weights_path, log), fmt, **io_functions)
+    old = load_manifest(output_dir)
+    done, pending = batch.split_done(jobs, old, FileSystems.exists)
+    log(f"{len(jobs)} pairs: {len(done)} done before, {len(pending)} to run on {runner}")
+    with beam.Pipeline(runner=_runner(runner), options=PipelineOptions(options)) as pipeline:
+        build(pipeline, output_dir, config, weights_path, jobs, done, old)
+    rows = load_manifest(output_dir)
+    return [rows[job.name] for job in jobs if job.name in rows]
+
+
+def run_from_flags(config, previous):
+    """`nst_tf.batch`'s main for a Beam `--runner`; exit status 1 when a pair failed."""
+    flags = batch.FLAGS
+    if previous:
+        raise NstError("--init previous runs frame after frame; use --runner local for it")
+    if flags.images_per_batch != 1:
+        raise NstError("--images_per_batch applies to --runner local; Beam runs pairs in parallel instead")
+    runner = DEFAULT_RUNNER if flags.runner == "local" else flags.runner
+    rows = run_pipeline(
+        batch.pairs_from_flags(expand),
+        flags.output_dir,
+        config,
+        flags.weights,
+        flags.format,
+        runner,
+        shlex.split(flags.pipeline_options),
+    )
+    text, failed = batch.summary(rows, flags.output_dir)
+    print(text)
+    return 1 if failed else 0
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise NstError(f"unexpected argument {argv[1]!r}; flags look like --content=FOLDER")
+    return run_from_flags(*batch.config_from_flags())
+
+
+if __name__ == "__main__":
+    batch.entry(main)
