@@ -115,7 +115,9 @@ def test_a_run_writes_what_model_nn_wrote(tmp_path, home):
         "costs.png",
         "generated_image.jpg",
     ]
-    assert sorted(p.name for p in out.iterdir()) == sorted(expected + ["checkpoint", "progress.gif", "run.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        expected + ["checkpoint", "progress.gif", "run.json"]
+    )
     assert Image.open(out / "generated_image.jpg").size == (64, 48)
     rows = list(csv.reader(open(out / "costs.csv")))
     assert rows[0] == ["iteration", "total", "content", "style"]
