@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path, PurePosixPath
 
-from absl import app, flags
+from absl import flags
 
 from nst_tf import run as cli  # first: defines nst_tf.run's flags and imports TensorFlow quietly
 
@@ -695,14 +695,7 @@ def main(argv):
 
 def entry(main_function=main):
     """Run `main_function` under absl; NstError is one line and exit status 2; failed pairs exit 1."""
-    try:
-        app.run(main_function, flags_parser=cli.parse_flags)
-    except NstError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished pairs are kept; run the same command again to resume", file=sys.stderr)
-        sys.exit(130)
+    cli.entry(main_function, interrupted="finished pairs are kept; run the same command again to resume")
 
 
 if __name__ == "__main__":

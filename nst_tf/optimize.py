@@ -318,15 +318,7 @@ def make_train_step(cost, image, optimizer, done, average=None):
     def train_step():
         with tf.GradientTape() as tape:
             J, _, _ = cost(image)
-        m, v, t, new_image = optimizer.propose(tape.gradient(J, image), image)
-        ok = tf.math.is_finite(J) & tf.reduce_all(tf.math.is_finite(new_image))
-        if ok:
-            optimizer.commit(m, v, t)
-            image.assign(new_image)
-            if average is not None:
-                average.update(image)
-            done.assign_add(1)
-        return J, ok
+        return J, _guarded_update(J, tape.gradient(J, image), image, optimizer, done, average)
 
     return train_step
 
@@ -336,17 +328,22 @@ def make_apply_step(image, optimizer, done, average=None):
 
     @tf.function
     def apply(J, grad):
-        m, v, t, new_image = optimizer.propose(grad, image)
-        ok = tf.math.is_finite(J) & tf.reduce_all(tf.math.is_finite(new_image))
-        if ok:
-            optimizer.commit(m, v, t)
-            image.assign(new_image)
-            if average is not None:
-                average.update(image)
-            done.assign_add(1)
-        return ok
+        return _guarded_update(J, grad, image, optimizer, done, average)
 
     return apply
+
+
+def _guarded_update(J, grad, image, optimizer, done, average):
+    """Commit the Adam step only if the loss and the new image are finite; returns whether it did."""
+    m, v, t, new_image = optimizer.propose(grad, image)
+    ok = tf.math.is_finite(J) & tf.reduce_all(tf.math.is_finite(new_image))
+    if ok:
+        optimizer.commit(m, v, t)
+        image.assign(new_image)
+        if average is not None:
+            average.update(image)
+        done.assign_add(1)
+    return ok
 
 
 BYTES_PER_PIXEL = (

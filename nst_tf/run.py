@@ -483,10 +483,11 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt  # SIGTERM saves and exits like Ctrl-C
 
 
-def entry():
+def entry(main_function=main, interrupted="interrupted before the optimisation started; nothing was written"):
+    """absl's app.run with the project's exits: NstError one line and 2; Ctrl-C/SIGTERM 130."""
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app.run(main, flags_parser=parse_flags)
+        app.run(main_function, flags_parser=parse_flags)
     except NstError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -494,7 +495,7 @@ def entry():
         print(f"\n{e}", file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:
-        print("\ninterrupted before the optimisation started; nothing was written", file=sys.stderr)
+        print(f"\ninterrupted: {interrupted}", file=sys.stderr)
         sys.exit(130)
 
 
