@@ -772,12 +772,16 @@ def recommend(results, slope):
     return (
         f"At the largest untiled size ({w}×{h}) it is {largest['bytes_per_pixel']:.0f} (smaller sizes show "
         "more, because a fixed few hundred MiB beyond the tiny baseline is spread over fewer pixels). "
-        f"With 20 % headroom, **{suggested}** would be a measured replacement for {ESTIMATE_BPP}: the "
-        f"estimate is {ESTIMATE_BPP / value:.1f}× too high, so `tile_core()` tiles images that would fit "
-        "untiled, and a tiled iteration costs more than twice an untiled one (table above). The budget check "
-        "covers only the activations: the baseline (Python, TensorFlow, the weights: "
-        f"{results['baseline']['peak_rss_mib'] / 1024:.1f} GiB here) and, when tiled, the whole-image "
-        "arrays (image, Adam's two moments, the gradient, the content activations at conv4_2) come on top."
+        f"The estimate {ESTIMATE_BPP} is {ESTIMATE_BPP / value:.1f}× the measured activations' "
+        f"{value:.0f} (with 20 % headroom: {suggested}), on purpose: the budget check counts only the "
+        "activations, and the rest of the process comes on top of them: the baseline (Python, "
+        f"TensorFlow, the weights: {results['baseline']['peak_rss_mib'] / 1024:.1f} GiB here) and, when "
+        "tiled, the whole-image arrays (image, Adam's two moments, the gradient, the content activations "
+        "at conv4_2; float64 copies for L-BFGS). With the doubled estimate `--max_memory` bounds the "
+        "whole process: at `--max_memory 8` the automatic tile core is 1280 px, a 1440² px tile whose "
+        f"activations take about {1440**2 * value / 2**30:.1f} GiB. The price is that images between "
+        "about half and all of the budget are tiled when they would have fit, at about twice the time "
+        "per iteration (table above).\n"
     )
 
 
