@@ -169,12 +169,16 @@ def trace_sqrtm(M):
 
 
 def gaussian_target(mean, cov):
-    """(mean, covariance, covariance^(1/2)): a style target for `layer_style_cost_w2`."""
-    import numpy as np
-    import scipy.linalg
+    """(mean, covariance, covariance^(1/2)): a style target for `layer_style_cost_w2`.
 
-    root = np.real(scipy.linalg.sqrtm(cov.numpy().astype(np.float64))).astype(np.float32)
-    return mean, cov, tf.constant((root + root.T) / 2)
+    The square root comes from the symmetric eigendecomposition in float64, with rounding-level
+    negative eigenvalues set to 0: covariances of ReLU activations are often singular (channels
+    that never fire), where a general `sqrtm` warns and may return complex noise.
+    """
+    cov64 = tf.cast(cov, tf.float64)
+    eigenvalues, vectors = tf.linalg.eigh((cov64 + tf.transpose(cov64)) / 2)
+    root = tf.matmul(vectors * tf.sqrt(tf.maximum(eigenvalues, 0.0)), vectors, transpose_b=True)
+    return mean, cov, tf.cast(root, tf.float32)
 
 
 def w2_target(a_S):

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -86,3 +88,18 @@ def test_bad_shapes_raise_value_error(fn):
         fn(tf.zeros([1, 4, 4, 3]), tf.zeros([1, 4, 4, 2]))
     with pytest.raises(ValueError, match="n_H"):
         fn(tf.zeros([4, 4, 3]), tf.zeros([4, 4, 3]))
+
+
+def test_gaussian_target_root_of_a_singular_covariance():
+    """The square root used by the mean_cov loss: exact, symmetric, real, no warning when singular."""
+    rng = np.random.default_rng(6)
+    x = np.maximum(rng.normal(size=(50, 6)), 0)
+    x[:, 2] = 0  # a channel that never fires: a singular covariance
+    cov = tf.constant(np.cov(x, rowvar=False, bias=True).astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, _, root = costs.gaussian_target(tf.zeros(6), cov)
+    root = root.numpy()
+    np.testing.assert_allclose(root, root.T, atol=1e-6)
+    np.testing.assert_allclose(root @ root, cov.numpy(), atol=1e-5)
+    assert np.linalg.eigvalsh(root).min() > -1e-5
