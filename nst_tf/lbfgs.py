@@ -7,7 +7,7 @@ import numpy as np
 
 
 def iterates(fun, x0, bounds, iterations, history):
-    """Run L-BFGS-B in a worker thread and yield `(x, is_last)` after each of its iterations.
+    """Run L-BFGS-B in a worker thread and yield `(x, stop)` after each of its iterations.
 
     Args:
       fun: x (float64, flat) -> (value, gradient), as `scipy.optimize.minimize(jac=True)` takes.
@@ -17,10 +17,12 @@ def iterates(fun, x0, bounds, iterations, history):
       history: number of corrections kept (`maxcor`).
 
     Yields:
-      (x, is_last): the iterate as float64 and whether it is the final one. Closing the
-      generator stops the worker at its next iteration.
+      (x, stop): the iterate as float64, and None, or for the final iterate scipy's reason for
+      stopping (e.g. "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"). Closing the generator
+      stops the worker at its next iteration.
     """
     stop, results = threading.Event(), queue.Queue(maxsize=2)
+    start = np.clip(x0, bounds[:, 0], bounds[:, 1])
 
     def callback(intermediate_result):
         if stop.is_set():
@@ -31,7 +33,6 @@ def iterates(fun, x0, bounds, iterations, history):
         import scipy.optimize
 
         try:
-            start = np.clip(x0, bounds[:, 0], bounds[:, 1])
             options = {
                 "maxiter": iterations,
                 "maxcor": history,
@@ -39,17 +40,17 @@ def iterates(fun, x0, bounds, iterations, history):
                 "ftol": 0.0,
                 "gtol": 0.0,
             }
-            scipy.optimize.minimize(
+            result = scipy.optimize.minimize(
                 fun, start, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback, options=options
             )
-            results.put(("done", None))
+            results.put(("done", str(result.message)))
         except BaseException as e:  # handed to the consumer, which raises it
             results.put(("error", e))
 
     worker = threading.Thread(target=work, daemon=True, name="lbfgs")
     worker.start()
     try:
-        yield from _one_behind(results)
+        yield from _one_behind(results, start)
     finally:
         stop.set()
         while worker.is_alive():  # let the worker reach its next callback and stop
@@ -59,15 +60,21 @@ def iterates(fun, x0, bounds, iterations, history):
                 pass
 
 
-def _one_behind(results):
-    """Hold each iterate until the next message arrives, so the last one is known as last."""
+def _one_behind(results, start):
+    """Hold each iterate until the next message arrives, so the last one is known as last.
+
+    If L-BFGS-B stops before its first iteration (the start is already optimal: a zero
+    projected gradient), the start itself is the final iterate.
+    """
     pending = None
     while True:
         kind, value = results.get()
         if kind == "error":
             raise value
+        if kind == "done" and pending is None:
+            pending = np.array(start)
         if pending is not None:
-            yield pending, kind == "done"
+            yield pending, (value if kind == "done" else None)
         if kind == "done":
             return
         pending = value

@@ -187,6 +187,8 @@ class Progress:
         on save iterations and the last one; else None.
       image: the image after this step, (1, H, W, 3) minus means, when `costs` is set.
       failure: why the run stopped early (a loss that is not finite), else None.
+      stopped: on the last Progress of an L-BFGS run that ended before `iterations`, scipy's
+        reason (its line search found no lower loss, say), else None.
     """
 
     iteration: int
@@ -195,6 +197,7 @@ class Progress:
     costs: dict | None = None
     image: np.ndarray | None = None
     failure: str | None = None
+    stopped: str | None = None
 
     @property
     def is_last(self):
@@ -569,13 +572,17 @@ class Stylizer:
 
         x0 = self.image.numpy().ravel().astype(np.float64)
         left = self.config.iterations - first
-        for k, (x, last) in enumerate(
+        for k, (x, stop) in enumerate(
             lbfgs.iterates(fun, x0, _pixel_bounds(shape), left, self.config.lbfgs_history)
         ):
             self.image.assign(x.reshape(shape).astype(np.float32))
             self.done.assign(first + k + 1)
-            progress = self.snapshot() if last else self._progress(first + k)
-            progress.iterations = progress.iterations if not last else first + k + 1
+            if stop is None:
+                yield self._progress(first + k)
+                continue
+            progress = self.snapshot()
+            if first + k + 1 < self.config.iterations:  # ended early: say why
+                progress.iterations, progress.stopped = first + k + 1, stop
             yield progress
 
 

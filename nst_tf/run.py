@@ -349,7 +349,22 @@ def optimise_scales(
             record["scales"].append(scale_record(stylizer, time.perf_counter() - tick))
         if tally.last and tally.last.failure:
             return
+        if tally.last and tally.last.stopped:
+            log(lbfgs_stop_text(tally.last, config.iterations))
+            record["scales"][-1]["lbfgs_stopped"] = tally.last.stopped
         previous = stylizer.shown().numpy()
+
+
+def lbfgs_stop_text(progress, iterations):
+    """One line on why L-BFGS-B ended before --iterations, in words a user can act on."""
+    done, reason = progress.iterations, progress.stopped
+    if "ABNORMAL" in reason:
+        why = "its line search found no lower loss: the loss has stopped improving at float32 precision"
+    elif "CONVERGENCE" in reason:
+        why = "it converged"
+    else:
+        why = reason.lower()
+    return f"L-BFGS-B stopped after {done} of {iterations} iterations ({reason}): {why}; the image is final"
 
 
 def scale_record(stylizer, seconds):

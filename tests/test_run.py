@@ -140,3 +140,18 @@ def test_run_json_says_what_ran(tmp_path, home):
     assert set(record["versions"]) >= {"nst_tf", "tensorflow", "numpy", "python"}
     assert set(record["phases"]) >= {"load_images_s", "load_weights_s", "setup_s", "optimise_s", "save_s"}
     assert record["final_costs"]["iteration"] == 2
+
+
+def test_lbfgs_that_cannot_improve_still_writes_its_image_and_says_why(tmp_path, home):
+    """The start is already optimal (no style term, started from the content): L-BFGS-B stops before
+    its first iteration; the run keeps the start as the final image and says why in one line."""
+    out = tmp_path / "out"
+    args = ["--content", "chelsea.jpg", "--style", "swirls.jpg", "--width", "48", "--height", "36"]
+    args += ["--optimizer", "lbfgs", "--init", "content", "--beta", "0", "--iterations", "20"]
+    done = cli(*args, "--output_dir", str(out), cwd=tmp_path, home=home)
+    assert done.returncode == 0, done.stderr
+    assert "L-BFGS-B stopped after 1 of 20 iterations" in done.stdout and "converged" in done.stdout
+    assert (out / "generated_image.jpg").is_file()
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "complete" and record["iterations_done"] == 1
+    assert "CONVERGENCE" in record["scales"][0]["lbfgs_stopped"]
