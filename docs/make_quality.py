@@ -582,14 +582,13 @@ def magnitudes_section(mags):
 # --- re-read them (the grids are in --scratch) when you re-run with other settings. ------------------
 
 OBSERVATIONS_COMPARE = """\
-**Speed.** L-BFGS is the better optimiser for this loss: it reaches Adam's 200-step loss in 2.7–4.5×
-fewer gradient evaluations, and after the same number of evaluations its loss is 2–13× lower. One
-evaluation is the same work either way (L-BFGS used about 10 % more CPU seconds per evaluation above:
-scipy's bookkeeping, float64 copies of the image, its first step's extra tracing), so on an idle
-machine equal evaluations mean about equal time. In this run the L-BFGS runs got fewer cores than
-the Adam runs (compare CPU and wall seconds and the load), which is why their wall-time advantage
-is smaller than their evaluation advantage; the right-hand plots, against evaluations, are the
-load-independent comparison.
+**Speed.** L-BFGS is the better optimiser for this loss: it reaches Adam's 200-step loss in 2.6–4.9×
+fewer gradient evaluations (2.4–4.3× less wall time), and after the same number of evaluations its
+loss is 2–13× lower. One evaluation is nearly the same work either way: L-BFGS used about 10 % more
+CPU seconds per evaluation above (scipy's bookkeeping, float64 copies of the image, its first step's
+extra tracing), which is why its wall-time advantage is a little smaller than its evaluation
+advantage. This part ran on an otherwise idle machine (the load average above is this process's own
+two threads), with the step of `bench/`: 1.2 s per Adam step at 400×300.
 
 **Pictures** (400×300, kept in `--scratch`, not committed). *Tübingen*: Adam's 200 steps leave the
 river front, the gabled houses and the church tower clearly recognisable under a fine, noisy swirl
@@ -597,7 +596,7 @@ texture. L-BFGS's 200 iterations on the same loss (13× lower) give nearly a cop
 the houses dissolve into swirls, yellow stars and a dark cypress-like mass, and only the tower's
 silhouette is left. *Louvre/Monet*: Adam's result shows the pyramid outlined in red and green strokes,
 with speckle noise over the sky; L-BFGS's is smoother, with bigger poppy-like red blobs, and the
-pyramid is reduced to a faint outline. So the assignment's loss is not one to minimise to the end:
+pyramid is reduced to an outline of red dots. So the assignment's loss is not one to minimise to the end:
 with alpha 10 and beta 40 the style term outweighs the content term about 10⁵ to 1 (section 2), and
 the content survives in the assignment only because Adam stops long before the minimum. A preset that
 uses L-BFGS has to rebalance the loss — section 2."""
@@ -752,9 +751,10 @@ def header(results):
             )
     lines += [
         "",
-        "Other jobs shared this 2-core machine, so wall times are noisy: comparisons are between runs of "
-        "one process, each run's load average is listed, and gradient evaluations (which load does not "
-        "change) are given beside the times. `python docs/make_quality.py --quick` is a smoke run (tiny "
+        "Wall times depend on what else the 2-core machine was doing: comparisons are between runs of "
+        "one process, each run's load average is listed (about 2 is this process's own two threads), "
+        "and gradient evaluations (which load does not change) are given beside the times. "
+        "`python docs/make_quality.py --quick` is a smoke run (tiny "
         "images, a few iterations, into a temporary folder); `--help` lists the flags (sizes, iterations, "
         "candidates, pairs; `--parts candidates` redoes one part and keeps the other's results from "
         "`quality/results.json`; `--parts render` only rewrites this file).",
