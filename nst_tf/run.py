@@ -357,14 +357,15 @@ def optimise_scales(
 
 def lbfgs_stop_text(progress, iterations):
     """One line on why L-BFGS-B ended before --iterations, in words a user can act on."""
-    done, reason = progress.iterations, progress.stopped
+    done, reason = progress.iterations, progress.stopped.strip().rstrip(":").strip()
     if "ABNORMAL" in reason:
         why = "its line search found no lower loss: the loss has stopped improving at float32 precision"
     elif "CONVERGENCE" in reason:
         why = "it converged"
     else:
-        why = reason.lower()
-    return f"L-BFGS-B stopped after {done} of {iterations} iterations ({reason}): {why}; the image is final"
+        why = "it ended"
+    stopped = f"L-BFGS-B stopped after {done} of {iterations} iterations"
+    return f"{stopped}: {why} (scipy: {reason}); the image is final"
 
 
 def scale_record(stylizer, seconds):
