@@ -353,7 +353,7 @@ def summed(cost):
     return total
 
 
-NOT_FINITE_HINT = "; likely too high a --learning_rate (or --beta, --tv_weight): try a smaller one"
+NOT_FINITE_HINT = f"; likely cause: {optimize.NOT_FINITE_HINT}"
 
 
 @dataclasses.dataclass
@@ -401,7 +401,7 @@ class AdamGroup:
         for i in range(self.config.iterations):
             J, ok = self.train_step()
             if not bool(ok):
-                failure = f"the loss became {float(J)} at iteration {i}{NOT_FINITE_HINT}"
+                failure = f"{optimize.not_finite(i, J)}{NOT_FINITE_HINT}"
                 return [Result(None, None, failure) for _ in problems]
             if on_step is not None:
                 on_step(i)

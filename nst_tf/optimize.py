@@ -5,6 +5,7 @@ decides what to show and save (see `nst_tf.report` and `nst_tf.run`).
 """
 
 import dataclasses
+import itertools
 import time
 from pathlib import Path
 
@@ -329,6 +330,15 @@ def make_apply_step(image, optimizer, done, average=None):
     return apply
 
 
+NOT_FINITE_HINT = "too high a --learning_rate (or --beta, --tv_weight); try a smaller one"
+
+
+def not_finite(i, J):
+    """Why a run stopped at Adam step i whose loss J or new image was not finite (the likely cause
+    is `NOT_FINITE_HINT`)."""
+    return f"step {i} made the loss or the image infinite or NaN (loss {float(J):.3g})"
+
+
 def _guarded_update(J, grad, image, optimizer, done, average):
     """Commit the Adam step only if the loss and the new image are finite; returns whether it did."""
     m, v, t, new_image = optimizer.propose(grad, image)
@@ -347,12 +357,14 @@ BYTES_PER_PIXEL = (
 )
 
 
+GPU_BUDGET = 8 * 2**30  # TensorFlow does not report a GPU's size; --max_memory sets it
+
+
 def available_memory():
-    """Bytes of memory the run may use by default: half the GPU's or half the available RAM."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        info = tf.config.experimental.get_memory_info("GPU:0")
-        return info.get("peak", 0) or 8 * 2**30
+    """Bytes of memory the run may use by default: half the available RAM, or on a GPU
+    `GPU_BUDGET` (TensorFlow's memory info is usage so far, not the card's size)."""
+    if tf.config.list_physical_devices("GPU"):
+        return GPU_BUDGET
     try:
         with open("/proc/meminfo") as f:
             fields = dict(line.split(":", 1) for line in f)
@@ -540,9 +552,7 @@ class Stylizer:
         for i in range(int(self.done), self.config.iterations):
             J, ok = train_step()
             if not bool(ok):
-                yield self.snapshot(
-                    failure=f"step {i} made the loss or the image infinite or NaN (loss {float(J):.3g})"
-                )
+                yield self.snapshot(failure=not_finite(i, J))
                 return
             yield self._progress(i)
 
@@ -557,18 +567,17 @@ class Stylizer:
                 J = self.cost(x)[0]
             return J, tape.gradient(J, x)
 
-        evaluations = iter(range(10**9))
+        evaluations = itertools.count()  # the tile grid moves at every evaluation
 
         def fun(x):
+            image = x.reshape(shape).astype(np.float32)
             if self.tiled:
-                J, _, _, grad = self.tiled(
-                    x.reshape(shape).astype(np.float32), self._offset(next(evaluations))
-                )
-                return (J, grad.ravel().astype(np.float64)) if np.isfinite(J) else (1e30, np.zeros(x.size))
-            J, grad = value_and_grad(tf.constant(x.reshape(shape), tf.float32))
-            if not np.isfinite(float(J)):  # reject the point: the line search backs off
+                J, _, _, grad = self.tiled(image, self._offset(next(evaluations)))
+            else:
+                J, grad = (v.numpy() for v in value_and_grad(tf.constant(image)))
+            if not np.isfinite(J):  # reject the point: the line search backs off
                 return 1e30, np.zeros(x.size)
-            return float(J), grad.numpy().ravel().astype(np.float64)
+            return float(J), grad.ravel().astype(np.float64)
 
         x0 = self.image.numpy().ravel().astype(np.float64)
         left = self.config.iterations - first

@@ -97,7 +97,9 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "tile_size", DEFAULTS.tile_size, "Tile core in px (multiple of 16); 0: tile only if needed."
 )
-flags.DEFINE_float("max_memory", DEFAULTS.max_memory, "Memory budget in GiB (0: half the available memory).")
+flags.DEFINE_float(
+    "max_memory", DEFAULTS.max_memory, "Memory budget in GiB (0: half the available RAM; 8 on a GPU)."
+)
 flags.DEFINE_integer("width", DEFAULTS.width, "Working width in pixels.")
 flags.DEFINE_integer("height", DEFAULTS.height, "Working height in pixels.")
 flags.DEFINE_string(
@@ -309,7 +311,7 @@ def run(
     if tally.last and tally.last.failure:
         raise NstError(
             f"{tally.last.failure}; stopped, and kept the last good image in {out / report.FINAL_IMAGE}. "
-            "Likely cause: too high a --learning_rate (or --beta, --tv_weight); try a smaller one"
+            f"Likely cause: {optimize.NOT_FINITE_HINT}"
         )
     log(f"Done in {duration(time.perf_counter() - clock)}: {out / report.FINAL_IMAGE}")
     return out / report.FINAL_IMAGE
@@ -499,7 +501,7 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt  # SIGTERM saves and exits like Ctrl-C
 
 
-def entry(main_function=main, interrupted="interrupted before the optimisation started; nothing was written"):
+def entry(main_function=main, interrupted="before the optimisation started; nothing was written"):
     """absl's app.run with the project's exits: NstError one line and 2; Ctrl-C/SIGTERM 130."""
     signal.signal(signal.SIGTERM, _terminate)
     try:
