@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,19 @@ from nst_tf.weights import BLOCKS, CONV_LAYERS  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 SHARED_IMAGES = REPO.parent / "shared" / "images"
 TINY_WIDTHS = {1: 4, 2: 6, 3: 8, 4: 8, 5: 8}
+
+
+def cli(*args, cwd, home, timeout=300):
+    """`python -m nst_tf.run ARGS` in `cwd` with NST_TF_HOME=`home`; the finished process."""
+    env = {**os.environ, "NST_TF_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "nst_tf.run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def tiny_layers(seed=0, widths=TINY_WIDTHS):

@@ -2,26 +2,11 @@
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import tiny_layers, write_matconvnet
+from conftest import cli, tiny_layers, write_matconvnet
 from PIL import Image
-
-
-def cli(*args, cwd, home):
-    env = {**os.environ, "NST_TF_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "nst_tf.run", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

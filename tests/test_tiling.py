@@ -133,11 +133,8 @@ def test_scale_sizes():
 
 def test_coarse_to_fine_on_the_command_line(tmp_path):
     import json
-    import os
-    import subprocess
-    import sys
 
-    from conftest import tiny_layers, write_matconvnet
+    from conftest import cli, tiny_layers, write_matconvnet
 
     write_matconvnet(tmp_path / "imagenet-vgg-verydeep-19.mat", tiny_layers())
     args = [
@@ -160,15 +157,7 @@ def test_coarse_to_fine_on_the_command_line(tmp_path):
         "--output_dir",
         "out",
     ]
-    env = {**os.environ, "NST_TF_HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "nst_tf.run", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = cli(*args, cwd=tmp_path, home=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "[scale 1/2, 48x32]" in done.stdout and "[scale 2/2, 96x64]" in done.stdout
     names = {p.name for p in (tmp_path / "out").iterdir()}
