@@ -21,7 +21,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from conftest import tiny_layers, write_matconvnet  # noqa: E402
+from conftest import FUZZ_LAYERS, MAT_CRASHERS, mutate, tiny_layers, write_h5, write_matconvnet  # noqa: E402
 from torch_format import malicious_pickle  # noqa: E402
 
 SMALL = ["--width", "48", "--height", "36", "--iterations", "2", "--save_every", "1"]
@@ -57,6 +57,9 @@ def make_files(d):
     bad = tiny_layers()
     bad["conv3_2"] = (bad["conv3_2"][0][:, :, :5, :], bad["conv3_2"][1])
     write_matconvnet(d / "not-vgg19.mat", bad)
+    fuzz_mat = write_matconvnet(d / "fuzz.mat", FUZZ_LAYERS).read_bytes()
+    (d / "segfaults-scipy.mat").write_bytes(mutate(fuzz_mat, MAT_CRASHERS[0]))
+    (d / "truncated.h5").write_bytes(write_h5(d / "vgg.h5", FUZZ_LAYERS).read_bytes()[:1500])
     (d / "evil.bin").write_bytes(malicious_pickle("touch pwned"))
     buf = io.BytesIO()
     np.savez(buf, something=np.zeros(3))
@@ -65,6 +68,7 @@ def make_files(d):
 
 CASES = [
     ("missing file", ["--content", "nope.jpg", "--style", "photo.jpg"]),
+    ("the assignment's images (not shipped)", ["--content", "louvre.jpg", "--style", "monet.jpg"]),
     ("directory instead of a file", ["--content", "folder.jpg", "--style", "photo.jpg"]),
     ("truncated image", ["--content", "truncated.jpg", "--style", "photo.jpg"]),
     ("not an image, image extension", ["--content", "notes.jpg", "--style", "photo.jpg"]),
@@ -92,6 +96,14 @@ CASES = [
     (
         "weights file truncated",
         ["--content", "photo.jpg", "--style", "photo.jpg", "--weights", "truncated.mat"],
+    ),
+    (
+        "weights: a .mat that segfaults scipy.io.loadmat",
+        ["--content", "photo.jpg", "--style", "photo.jpg", "--weights", "segfaults-scipy.mat"],
+    ),
+    (
+        "weights: a truncated Keras .h5",
+        ["--content", "photo.jpg", "--style", "photo.jpg", "--weights", "truncated.h5"],
     ),
     ("weights not VGG-19", ["--content", "photo.jpg", "--style", "photo.jpg", "--weights", "not-vgg19.mat"]),
     (

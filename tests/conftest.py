@@ -1,14 +1,58 @@
-"""Shared fixtures: tiny VGG-shaped weights and writers for each weights format."""
+"""Shared fixtures: tiny VGG-shaped weights and writers for each weights format; the test
+session's own weights home; Hypothesis profiles."""
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# A fresh weights home for every test session, so that no test passes only because this machine
+# happens to have a cached default or converted weights file (a fresh machine has neither).
+TEST_HOME = tempfile.mkdtemp(prefix="nst_tf-test-home-")
+os.environ["NST_TF_HOME"] = TEST_HOME
+atexit.register(shutil.rmtree, TEST_HOME, ignore_errors=True)
+
+# Hypothesis: `ci` (the default) draws the same examples on every run and every machine, so CI
+# cannot be green on one machine and red on the next; `long` (HYPOTHESIS_PROFILE=long) draws new
+# random examples, ten times as many, for fuzzing locally.
+_QUIET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, suppress_health_check=_QUIET)
+settings.register_profile("long", deadline=None, suppress_health_check=_QUIET)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def float32_sum_tolerance(terms, magnitude):
+    """What float32 rounding allows between two computations of a sum of `terms` products whose
+    absolute values add up to `magnitude` (elementwise): |error| <= terms * eps * magnitude for each
+    (the classical bound for a dot product), times 2 for the two computations compared."""
+    return 2 * terms * EPS32 * np.asarray(magnitude)
+
+
+def assert_within(got, want, bound, what=""):
+    """Every entry of `got` is within its entry of `bound` (an array, elementwise) of `want`."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    excess = np.abs(got - want) - np.broadcast_to(bound, got.shape)
+    worst = np.unravel_index(np.argmax(excess), got.shape)
+    assert excess[worst] <= 0, f"{what} {got[worst]} vs {want[worst]}: over the float32 bound at {worst}"
+
+
+def examples(n):
+    """How many examples a fuzz test draws: n under the `ci` profile, 10 n under `long`."""
+    return n * 10 if PROFILE == "long" else n
+
 
 from nst_tf.weights import BLOCKS, CONV_LAYERS  # noqa: E402
 
@@ -100,6 +144,36 @@ def write_matconvnet(path, layers, export="current"):
         extra = {"normalization": {"averageImage": np.zeros((4, 4, 3))}, "classes": {"name": "x"}}
     scipy.io.savemat(str(path), {"layers": cell, **extra})
     return Path(path)
+
+
+def write_h5(path, layers):
+    """A legacy-layout Keras h5 of canonical layers (one group per layer; as stored, no BGR flip)."""
+    import h5py
+
+    from nst_tf.weights import _keras_name
+
+    with h5py.File(path, "w") as f:
+        for name, (kernel, bias) in layers.items():
+            group = f.create_group(_keras_name(name))
+            group.create_dataset("kernel", data=kernel)
+            group.create_dataset("bias", data=bias)
+    return Path(path)
+
+
+def mutate(data, edits):
+    """`data` with each (position, byte) edit applied, positions taken modulo its length."""
+    data = bytearray(data)
+    for position, value in edits:
+        data[position % len(data)] = value
+    return bytes(data)
+
+
+# The weights the fuzz tests mutate: VGG-19's topology, two channels a layer.
+FUZZ_LAYERS = tiny_layers(widths={1: 2, 2: 2, 3: 2, 4: 2, 5: 2})
+
+# (position, byte) edits of the .mat `write_matconvnet` writes for FUZZ_LAYERS; each made scipy
+# 1.17.1's `loadmat` die with SIGSEGV every time (found by random mutation, as the fuzz does).
+MAT_CRASHERS = [((11096, 170),), ((11876, 118),)]
 
 
 def keras_layers(layers):

@@ -1,5 +1,6 @@
 """Nothing lost, nothing trusted: interruption and resume, non-finite losses, atomic writes, bombs, fuzz."""
 
+import hashlib
 import io
 import os
 import signal
@@ -7,18 +8,28 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 import zlib
 
-import h5py
+import conftest
 import numpy as np
 import pytest
-from conftest import tiny_layers, write_matconvnet
-from hypothesis import HealthCheck, given, settings
+from conftest import (
+    FUZZ_LAYERS,
+    MAT_CRASHERS,
+    REPO,
+    examples,
+    mutate,
+    tiny_layers,
+    write_h5,
+    write_matconvnet,
+)
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from torch_format import legacy_bytes
 
-from nst_tf import images, report, torchfile, weights
+from nst_tf import images, report, torchfile, untrusted, weights
 from nst_tf.errors import NstError, WeightsError
 from nst_tf.optimize import Config, Stylizer
 
@@ -178,7 +189,7 @@ def test_weights_checksum_of_the_pinned_wheel_is_checked():
 
 # --- fuzz: random and mutated inputs never crash with anything but the project's own clear error ---
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=examples(300))
 
 
 def valid_png():
@@ -191,13 +202,6 @@ def valid_jpeg():
     buf = io.BytesIO()
     Image.fromarray(CONTENT).save(buf, "JPEG")
     return buf.getvalue()
-
-
-def mutate(data, edits):
-    data = bytearray(data)
-    for position, value in edits:
-        data[position % len(data)] = value
-    return bytes(data)
 
 
 EDITS = st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8)
@@ -243,23 +247,127 @@ def test_fuzz_torch_reader(edits, cut):
 @pytest.fixture(scope="module")
 def weight_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
-    layers = tiny_layers(widths={1: 2, 2: 2, 3: 2, 4: 2, 5: 2})
-    write_matconvnet(folder / "w.mat", layers)
-    weights.write_npz(layers, folder / "w.npz")
-    with h5py.File(folder / "w.h5", "w") as f:
-        for name, (kernel, bias) in layers.items():
-            group = f.create_group(weights._keras_name(name))
-            group.create_dataset("kernel", data=kernel)
-            group.create_dataset("bias", data=bias)
+    write_matconvnet(folder / "w.mat", FUZZ_LAYERS)
+    weights.write_npz(FUZZ_LAYERS, folder / "w.npz")
+    write_h5(folder / "w.h5", FUZZ_LAYERS)
     return {p.suffix: p.read_bytes() for p in folder.iterdir()}
 
 
-@FUZZ
+# Where fuzzing saves the inputs that crashed a C reader (contained in its child process), to be
+# added to the regression cases below.
+CRASHES = REPO / ".hypothesis" / "crashes"
+
+
+@settings(max_examples=examples(60))  # each .mat/.h5 example starts a reader process (~0.6 s)
 @given(st.sampled_from([".mat", ".npz", ".h5"]), EDITS, st.integers(1, 10**6))
 def test_fuzz_weight_readers(tmp_path, weight_files, suffix, edits, cut):
     path = tmp_path / f"fuzz{suffix}"
-    path.write_bytes(mutate(weight_files[suffix], edits)[:cut])
+    data = mutate(weight_files[suffix], edits)[:cut]
+    path.write_bytes(data)
     try:
-        weights.read_weights(path)
-    except WeightsError:
-        pass
+        weights.read_weights(path, cache_dir=tmp_path / "cache")
+    except WeightsError as e:
+        assert str(e).startswith(str(path)) and "\n" not in str(e)
+        if "crashed" in str(e):
+            CRASHES.mkdir(parents=True, exist_ok=True)
+            saved = CRASHES / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+            saved.write_bytes(data)
+            warnings.warn(f"contained a reader crash ({e}); input saved as {saved}", stacklevel=1)
+
+
+# --- crashing inputs found by fuzzing, kept as the few bytes that make them from the fuzz files ---
+
+
+def crashes_plain_loadmat(path):
+    code = "import sys, scipy.io; scipy.io.loadmat(sys.argv[1])"
+    return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True).returncode < 0
+
+
+@pytest.mark.parametrize("edits", MAT_CRASHERS)
+def test_a_mat_that_segfaults_loadmat_is_a_weights_error(tmp_path, weight_files, edits):
+    path = tmp_path / "crash.mat"
+    path.write_bytes(mutate(weight_files[".mat"], edits))
+    segfaults = crashes_plain_loadmat(path)
+    for _ in range(3):  # every time, not by luck of the heap
+        with pytest.raises(WeightsError) as caught:
+            weights.read_weights(path, cache_dir=tmp_path / "cache")
+        assert str(caught.value).startswith(str(path))
+        if segfaults:  # scipy may fix it one day; the error must stay clear either way
+            assert "crashed the MATLAB reader" in str(caught.value) and "SIGSEGV" in str(caught.value)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("crash.mat", lambda files: mutate(files[".mat"], MAT_CRASHERS[0])),
+        ("damaged.h5", lambda files: files[".h5"][:1500]),
+        ("scrambled.h5", lambda files: mutate(files[".h5"], [(p, 0xFF) for p in range(600, 2600, 7)])),
+    ],
+)
+def test_a_damaged_weights_file_on_the_command_line(tmp_path, weight_files, name, data):
+    (tmp_path / name).write_bytes(data(weight_files))
+    args = ["--weights", name, "--content", "chelsea.jpg", "--style", "swirls.jpg", "--output_dir", "o"]
+    for _ in range(2):
+        done = conftest.cli(*args, "--iterations", "2", cwd=tmp_path, home=tmp_path / "home")
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith(f"{name}: ") or f" {name}: " in done.stderr, done.stderr
+        assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+# --- the child process's limits and results, whatever the reader does ---
+
+
+@pytest.fixture
+def mat_file(tmp_path):
+    return write_matconvnet(tmp_path / "w.mat", FUZZ_LAYERS)
+
+
+def child_that_runs(monkeypatch, code):
+    monkeypatch.setattr(untrusted, "child_command", lambda kind, s, t: [sys.executable, "-c", code, str(t)])
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", r"MATLAB reader \(signal SIGSEGV\)"),
+        ("import os; os.abort()", r"crashed the MATLAB reader \(signal SIGABRT\)"),
+        ("raise SystemExit(1)", r"crashed the MATLAB reader \(exit status 1\)"),
+        ("import sys; open(sys.argv[1], 'wb').write(b'PK not an npz')", "malformed result"),
+        ("import sys, numpy; numpy.savez(sys.argv[1], conv1_1_W=[0.0], conv1_1_b=[0.0])", "not VGG-19"),
+    ],
+)
+def test_what_the_child_does_wrong_is_one_clear_line(monkeypatch, tmp_path, mat_file, code, message):
+    child_that_runs(monkeypatch, code)
+    with pytest.raises(WeightsError, match=message) as caught:
+        weights.read_weights(mat_file, cache_dir=tmp_path / "cache")
+    assert str(caught.value).startswith(str(mat_file)) and "\n" not in str(caught.value)
+
+
+def test_a_child_past_its_time_limit_is_stopped(monkeypatch, tmp_path, mat_file):
+    child_that_runs(monkeypatch, "import time; time.sleep(60)")
+    monkeypatch.setattr(untrusted, "limits", lambda size: (0.5, 2**31))
+    started = time.perf_counter()
+    with pytest.raises(WeightsError, match="took longer than"):
+        weights.read_weights(mat_file, cache_dir=tmp_path / "cache")
+    assert time.perf_counter() - started < 10
+
+
+def test_the_child_runs_under_a_memory_limit(monkeypatch, tmp_path, mat_file):
+    monkeypatch.setattr(untrusted, "limits", lambda size: (60, 64 * 2**20))  # too little for scipy
+    with pytest.raises(WeightsError, match="MATLAB reader"):
+        weights.read_weights(mat_file, cache_dir=tmp_path / "cache")
+
+
+def test_a_converted_file_is_cached_and_the_cache_checked(monkeypatch, tmp_path, mat_file):
+    first = weights.read_weights(mat_file, cache_dir=tmp_path / "cache")
+    (cached,) = (tmp_path / "cache").glob("*.npz")
+    assert cached.name == f"matconvnet-{first.sha256}.npz"
+    child_that_runs(monkeypatch, "raise SystemExit(1)")  # a second conversion would now fail
+    again = weights.read_weights(mat_file, cache_dir=tmp_path / "cache")
+    assert again.source == "matconvnet" and again.sha256 == first.sha256
+    np.testing.assert_array_equal(again.layers["conv5_4"][0], first.layers["conv5_4"][0])
+    cached.write_bytes(cached.read_bytes()[:-10])  # damaged: no longer its checksum, so converted again
+    with pytest.raises(WeightsError, match="exit status 1"):
+        weights.read_weights(mat_file, cache_dir=tmp_path / "cache")
