@@ -143,6 +143,15 @@ CONFIG_FLAGS = (
 )
 
 
+# The assignment's own image names: not shipped (course material of unknown licence), so say so.
+NOT_SHIPPED = {
+    "louvre.jpg": "the assignment's Louvre photo, course material of unknown licence, is not shipped",
+    "louvre_small.jpg": "the assignment's Louvre photo, course material of unknown licence, is not shipped",
+    "monet.jpg": "the assignment's Monet painting, course material of unknown licence, is not shipped",
+    "monet_800600.jpg": "the assignment's Monet painting, course material of unknown licence, is not shipped",
+}
+
+
 def find_image(value, flag):
     """The image path for --content/--style: as given, else a bare name inside images/."""
     if not value:
@@ -153,7 +162,12 @@ def find_image(value, flag):
     for folder in IMAGES_DIRS:
         if (folder / value).exists():
             return folder / value
-    raise NstError(f"--{flag}={value}: no such file here or in images/; check the name")
+    what = NOT_SHIPPED.get(value)
+    todo = "put your copy in images/" if what else "check the name"
+    raise NstError(
+        f"--{flag}={value}: {what or 'no such file here or in images/'}; {todo}, "
+        "or try the shipped pair --content chelsea.jpg --style swirls.jpg"
+    )
 
 
 def config_from_flags():

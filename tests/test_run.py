@@ -29,7 +29,14 @@ def assert_one_line_error(done, *words):
 @pytest.mark.parametrize(
     "args,words",
     [
-        (["--content", "missing.jpg", "--style", "swirls.jpg"], ["--content", "missing.jpg"]),
+        (
+            ["--content", "missing.jpg", "--style", "swirls.jpg"],
+            ["--content", "missing.jpg", "check the name"],
+        ),
+        (  # the design card's command: the assignment's images are not shipped; say why and what to do
+            ["--content", "louvre.jpg", "--style", "monet.jpg"],
+            ["louvre.jpg", "not shipped", "licence", "images/", "--content chelsea.jpg --style swirls.jpg"],
+        ),
         (["--style", "swirls.jpg"], ["--content is required"]),
         (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--iterations", "-1"], ["--iterations"]),
         (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--iterations", "many"], ["--iterations"]),
