@@ -98,7 +98,8 @@ def test_several_images_per_batch_match_one_at_a_time(inputs, done_batch, tmp_pa
     )  # groups of 3 and 1
     for a, b in zip(one, three):
         assert b["status"] == "ok"
-        np.testing.assert_allclose(float(a["total"]), float(b["total"]), rtol=1e-5)
+        # batched convolutions may take other kernels; Adam carries the rounding through its steps
+        np.testing.assert_allclose(float(a["total"]), float(b["total"]), rtol=1e-4)
         pixels = [np.asarray(Image.open(row["output"]), np.int16) for row in (a, b)]
         assert np.abs(pixels[0] - pixels[1]).max() <= 1
 

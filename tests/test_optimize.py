@@ -3,6 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import EPS32
 
 from nst_tf import costs, images
 from nst_tf.errors import NstError
@@ -27,7 +28,8 @@ def test_adam_is_tf1_adam_with_epsilon_1e_8():
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(x**4)
             apply(tape.gradient(loss, x), x)
-    np.testing.assert_allclose(x_ours.numpy(), x_keras.numpy(), rtol=1e-6)
+    # the same update written in another order: a few float32 roundings of |x| per step, 5 steps
+    np.testing.assert_allclose(x_ours.numpy(), x_keras.numpy(), rtol=0, atol=5 * 8 * EPS32 * 3.0)
 
 
 def reference_costs(image, content, style, layers, config):
