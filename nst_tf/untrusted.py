@@ -139,7 +139,10 @@ def parse_matconvnet(path, conv_layers):
         if not isinstance(weights, np.ndarray) or weights.dtype != object or weights.size != 2:
             raise FileProblem(f"layer {_text(name)} has no {{W, b}} weights cell")
         kernel, bias = weights.reshape(-1)
-        layers[_text(name)] = _numeric(kernel, f"{_text(name)} W"), _numeric(bias, f"{_text(name)} b")
+        layers[_text(name)] = (
+            _numeric(kernel, f"{_text(name)} W"),
+            _numeric(bias, f"{_text(name)} b").reshape(-1),
+        )
     return layers
 
 
@@ -190,7 +193,10 @@ def parse_keras_h5(path, conv_layers):
     for name in conv_layers:
         arrays = named.get(keras_name(name), {})
         if 4 in arrays and 1 in arrays:
-            layers[name] = _numeric(arrays[4], f"{name} kernel"), _numeric(arrays[1], f"{name} bias")
+            layers[name] = (
+                _numeric(arrays[4], f"{name} kernel"),
+                _numeric(arrays[1], f"{name} bias").reshape(-1),
+            )
     return layers
 
 
@@ -216,7 +222,7 @@ def main(argv):
         layers = PARSERS[kind](source, CONV_LAYERS)
         arrays = {}
         for name, (kernel, bias) in layers.items():
-            arrays[f"{name}_W"], arrays[f"{name}_b"] = kernel, bias.reshape(-1)
+            arrays[f"{name}_W"], arrays[f"{name}_b"] = kernel, bias
         fd, tmp = tempfile.mkstemp(dir=Path(target).parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
