@@ -173,7 +173,7 @@ FUZZ_LAYERS = tiny_layers(widths={1: 2, 2: 2, 3: 2, 4: 2, 5: 2})
 
 # (position, byte) edits of the .mat `write_matconvnet` writes for FUZZ_LAYERS; each made scipy
 # 1.17.1's `loadmat` die with SIGSEGV every time (found by random mutation, as the fuzz does).
-MAT_CRASHERS = [((11096, 170),), ((11876, 118),)]
+MAT_CRASHERS = [((11096, 170),), ((11876, 118),), ((5293, 100),)]
 
 
 def keras_layers(layers):
