@@ -590,8 +590,25 @@ class BatchProgress:
         )
 
 
+# Settings `nst_tf.run` honours that the batch's engine does not (yet): one scale, untiled. Refused
+# with one line rather than accepted and silently ignored.
+UNSUPPORTED = (("scales", 1), ("tile_size", 0), ("max_memory", 0.0))
+
+
+def check_supported(config):
+    """Raise NstError naming the first setting the batch would otherwise ignore."""
+    for name, default in UNSUPPORTED:
+        value = getattr(config, name)
+        if value != default:
+            raise NstError(
+                f"--{name}={value}: nst_tf.batch runs every pair at one scale, untiled, so it cannot honour "
+                f"this yet; leave it out, or run nst_tf.run per image"
+            )
+
+
 def check_options(config, images_per_batch, previous):
     """Raise NstError for options that cannot go together."""
+    check_supported(config)
     if images_per_batch < 1:
         raise NstError(f"--images_per_batch={images_per_batch}: must be at least 1")
     if images_per_batch > 1 and config.optimizer != "adam":
@@ -680,6 +697,11 @@ def main(argv):
     if len(argv) > 1:
         raise NstError(f"unexpected argument {argv[1]!r}; flags look like --content=FOLDER")
     config, previous = config_from_flags()
+    check_supported(config)
+    if FLAGS.tensorboard_dir:
+        raise NstError("--tensorboard_dir applies to nst_tf.run; a batch writes costs to its manifest")
+    if FLAGS.resume:
+        raise NstError("--resume applies to nst_tf.run; to resume a batch, run the same command again")
     if FLAGS.runner != "local":
         from nst_tf import beam_pipeline  # NstError when Apache Beam is not installed
 

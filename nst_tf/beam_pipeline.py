@@ -219,6 +219,7 @@ def run_pipeline(
       The manifest rows of this batch's pairs, in order.
     """
     config.validate()
+    batch.check_supported(config)
     output_dir = str(report.prepare_output_dir(output_dir)) if is_local(output_dir) else str(output_dir)
     io_functions = {"join": FileSystems.join, "open_file": open_file}
     jobs = batch.plan_jobs(pairs, output_dir, config, weights_sha256(weights_path, log), fmt, **io_functions)

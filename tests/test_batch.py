@@ -178,6 +178,9 @@ def test_pairs_csv_names_and_option_checks(inputs, tmp_path):
         batch.expand(str(tmp_path / "frames_missing_dir_glob_*"), "content")
     with pytest.raises(NstError, match="--images_per_batch"):
         batch.check_options(dataclasses.replace(CONFIG, optimizer="lbfgs"), 2, False)
+    for name, value in (("scales", 2), ("tile_size", 64), ("max_memory", 4.0)):  # refused, never ignored
+        with pytest.raises(NstError, match=f"--{name}={value}: nst_tf.batch runs every pair at one scale"):
+            batch.check_options(dataclasses.replace(CONFIG, **{name: value}), 1, False)
 
 
 def batch_cli(*args, cwd):
@@ -241,3 +244,16 @@ def test_flags(tmp_path):
         config, previous = batch.config_from_flags()
         assert previous and config.init == "content" and config.iterations == 7
     batch.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize(
+    "flag", [["--scales", "2"], ["--tile_size", "64"], ["--max_memory", "4"], ["--tensorboard_dir", "tb"],
+             ["--resume", "out"]],
+)  # fmt: skip
+def test_a_flag_the_batch_cannot_honour_is_refused_in_one_line(inputs, tmp_path, flag):
+    args = ["--content", str(inputs / "contents"), "--style", str(inputs / "styles"), "--output_dir", "out"]
+    run = batch_cli(*args, *flag, cwd=tmp_path)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert flag[0] in err
+    assert not (tmp_path / "out").exists()
