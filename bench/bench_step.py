@@ -180,17 +180,6 @@ def step_flops(impl, width, height):
 # --- machine --------------------------------------------------------------------------------
 
 
-def cpuinfo_field(field):
-    """The first value of `field` in /proc/cpuinfo, or "" where there is none."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.split(":", 1)[0].strip() == field:
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
-
-
 def machine_info():
     """What the numbers were measured on."""
     import keras
@@ -198,10 +187,10 @@ def machine_info():
     return {
         "nproc": os.cpu_count(),
         "affinity": len(os.sched_getaffinity(0)),
-        "cpu_model": cpuinfo_field("model name") or platform.processor() or "unknown",
-        "cpu_mhz": cpuinfo_field("cpu MHz"),
+        "cpu_model": timing.cpuinfo_field("model name") or platform.processor() or "unknown",
+        "cpu_mhz": timing.cpuinfo_field("cpu MHz"),
         "cpu_simd": [
-            f for f in ("avx2", "fma", "avx512f", "avx512_bf16") if f in cpuinfo_field("flags").split()
+            f for f in ("avx2", "fma", "avx512f", "avx512_bf16") if f in timing.cpuinfo_field("flags").split()
         ],
         "python": platform.python_version(),
         "tensorflow": tf.__version__,

@@ -10,14 +10,13 @@ Usage: `python bench/bf16_convs.py` (about a minute). Writes bench/results/bf16_
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from weights_startup import cpu_model  # noqa: E402
+from timing import cpuinfo_field, time_steps  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bf16_convs.json"
 
@@ -30,13 +29,8 @@ CONVS = (
 
 
 def rate(fn, flops, repeat=5):
-    fn()  # trace and warm up
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return flops / best / 1e9
+    """GFLOP/s of the fastest of `repeat` calls, after one that traces and warms up."""
+    return flops / min(time_steps(fn, 1, repeat)) / 1e9
 
 
 def conv_ops(shape, cout, dtype):
@@ -76,9 +70,9 @@ def main():
         row["speedup"] = round(row["bfloat16_gflops"] / row["float32_gflops"], 2)
         f32, bf16 = row["float32_gflops"], row["bfloat16_gflops"]
         print(f"{row['op']:48s} f32 {f32:6d}  bf16 {bf16:6d}  x{row['speedup']}")
-    flags = open("/proc/cpuinfo").read().split("flags", 2)[1].split("\n")[0].split()
+    flags = cpuinfo_field("flags").split()
     result = {
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+        "machine": f"{cpuinfo_field('model name')}, {os.cpu_count()} cores",
         "cpu_flags": sorted(f for f in flags if "bf16" in f or f.startswith("amx")),
         "tensorflow": tf.__version__,
         "rows": rows,

@@ -1,6 +1,19 @@
-"""Per-call timing shared by both sides of the bench (the TF process and the torch worker)."""
+"""Helpers shared by the benches and both sides of bench_step (the TF process and the torch worker):
+per-call timing and what the machine is."""
 
 import time
+from pathlib import Path
+
+
+def cpuinfo_field(field):
+    """The first value of `field` in /proc/cpuinfo, or "" where there is none."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":", 1)[0].strip() == field:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def time_steps(step, untimed, iterations):

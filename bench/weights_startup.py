@@ -24,8 +24,9 @@ import numpy as np
 import scipy.io
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "bench")]
 from conftest import _mat_layer  # noqa: E402
+from timing import cpuinfo_field, time_steps  # noqa: E402
 
 from nst_tf import untrusted, weights  # noqa: E402
 from nst_tf.weights import BLOCKS, CONV_LAYERS  # noqa: E402
@@ -61,12 +62,7 @@ def in_process(path):
 
 
 def timed(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(time_steps(fn, 0, repeat))
 
 
 def adam_step_seconds(vgg_weights):
@@ -83,14 +79,6 @@ def adam_step_seconds(vgg_weights):
     return (time.perf_counter() - start) / 3
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.machine()
-
-
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         mat, cache = Path(tmp) / weights.MATCONVNET_FILE, Path(tmp) / "cache"
@@ -104,7 +92,7 @@ def main():
         hash_only = timed(lambda: weights.sha256_of(mat))
         step = adam_step_seconds(first)
     result = {
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+        "machine": f"{cpuinfo_field('model name') or platform.machine()}, {os.cpu_count()} cores",
         "file_bytes": size,
         "in_process_loadmat_and_sha256_s": round(old, 3),
         "first_read_child_conversion_s": round(convert, 3),

@@ -696,8 +696,7 @@ def summary(rows, output_dir):
 def main(argv):
     if len(argv) > 1:
         raise NstError(f"unexpected argument {argv[1]!r}; flags look like --content=FOLDER")
-    config, previous = config_from_flags()
-    check_supported(config)
+    config, previous = config_from_flags()  # run_batch and Beam's run_pipeline refuse UNSUPPORTED
     if FLAGS.tensorboard_dir:
         raise NstError("--tensorboard_dir applies to nst_tf.run; a batch writes costs to its manifest")
     if FLAGS.resume:

@@ -145,11 +145,11 @@ CONFIG_FLAGS = (
 
 # The assignment's own image names: not shipped (course material of unknown licence), so say so.
 NOT_SHIPPED = {
-    "louvre.jpg": "the assignment's Louvre photo, course material of unknown licence, is not shipped",
-    "louvre_small.jpg": "the assignment's Louvre photo, course material of unknown licence, is not shipped",
-    "monet.jpg": "the assignment's Monet painting, course material of unknown licence, is not shipped",
-    "monet_800600.jpg": "the assignment's Monet painting, course material of unknown licence, is not shipped",
-}
+    name: f"the assignment's {what}, course material of unknown licence, is not shipped"
+    for what, names in (("Louvre photo", ("louvre.jpg", "louvre_small.jpg")),
+                        ("Monet painting", ("monet.jpg", "monet_800600.jpg")))
+    for name in names
+}  # fmt: skip
 
 
 def find_image(value, flag):

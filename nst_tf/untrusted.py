@@ -19,19 +19,12 @@ import resource
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-# Everything the child may need to say, and the exit status it says it with.
-FORMAT_ERROR = 3  # the child understood the file well enough to say what is wrong with it
-
-READERS = {
-    # kind: (what the user is told crashed, what the file should have been)
-    "matconvnet": ("the MATLAB reader", "a MatConvNet file"),
-    "keras-h5": ("the HDF5 reader", "a Keras VGG-19 .h5 file"),
-}
+# The child's exit status when it says (one line on stderr) what is wrong with the file.
+FORMAT_ERROR = 3
 
 # Limits for one conversion; the real 534 MB .mat takes a few seconds and about 1.1 GB.
 BASE_TIMEOUT_S = 60
@@ -56,7 +49,7 @@ def convert(kind, source, target):
     Returns:
       None on success, else the one-line reason (without the file name) it failed.
     """
-    crashed, expected = READERS[kind]
+    _, crashed, expected = READERS[kind]
     seconds, memory = limits(Path(source).stat().st_size)
     env = {**os.environ, "NST_TF_CHILD_MEMORY": str(int(memory))}
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -202,7 +195,11 @@ def parse_keras_h5(path, conv_layers):
     return layers
 
 
-PARSERS = {"matconvnet": parse_matconvnet, "keras-h5": parse_keras_h5}
+# kind: (parser, what the user is told crashed, what the file should have been)
+READERS = {
+    "matconvnet": (parse_matconvnet, "the MATLAB reader", "a MatConvNet file"),
+    "keras-h5": (parse_keras_h5, "the HDF5 reader", "a Keras VGG-19 .h5 file"),
+}
 
 
 def _limit_memory():
@@ -218,24 +215,18 @@ def main(argv):
     """Child: `KIND SOURCE TARGET`; exit 0 with TARGET written, or FORMAT_ERROR and one line on stderr."""
     kind, source, target = argv[1:4]
     _limit_memory()
-    from nst_tf.weights import CONV_LAYERS  # numpy only; no TensorFlow in the child
+    from nst_tf.weights import CONV_LAYERS, write_npz  # numpy only; no TensorFlow in the child
 
+    parse, crashed, expected = READERS[kind]
     try:
-        layers = PARSERS[kind](source, CONV_LAYERS)
-        arrays = {}
-        for name, (kernel, bias) in layers.items():
-            arrays[f"{name}_W"], arrays[f"{name}_b"] = kernel, bias
-        fd, tmp = tempfile.mkstemp(dir=Path(target).parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, target)
+        write_npz(parse(source, CONV_LAYERS), target)
     except FileProblem as e:
         print(e, file=sys.stderr)
         return FORMAT_ERROR
     except MemoryError:
-        crashed, expected = READERS[kind]
-        why = f"{crashed} ran out of its memory limit; the file is damaged or not {expected}"
-        print(why, file=sys.stderr)
+        print(
+            f"{crashed} ran out of its memory limit; the file is damaged or not {expected}", file=sys.stderr
+        )
         return FORMAT_ERROR
     return 0
 

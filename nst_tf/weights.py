@@ -158,7 +158,7 @@ def read_untrusted(path, kind, digest=None, cache_dir=None):
             raise WeightsError(f"{path}: {why}")
         layers = read_npz(target, where=path)
     if kind == "keras-h5":  # converted from Caffe: BGR input
-        layers = validate(bgr_to_rgb(layers), path)
+        layers = bgr_to_rgb(layers)  # validated above; flipping keeps the shapes
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         write_checked_npz(layers, cache)
