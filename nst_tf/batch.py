@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from nst_tf import images, optimize, report, weights
+from nst_tf import images, optimize, precision, report, weights
 from nst_tf.errors import NstError
 from nst_tf.vgg import build_vgg
 
@@ -194,6 +194,8 @@ def file_digest(path, open_file=open):
 def settings_hash(config, weights_sha256, content_digest, style_digest, fmt):
     """16 hex digits over what decides the output image: settings, weights, both inputs, format."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in HASH_IGNORES}
+    if settings["precision"] == "float32":  # the field is newer than the manifests made in float32
+        del settings["precision"]
     record = {
         "config": settings,
         "weights": weights_sha256,
@@ -438,7 +440,8 @@ class Stylist:
 
     def __init__(self, vgg_weights, config):
         needed = sorted({layer for layer, _ in config.content_layers + config.style_layers})
-        self.model = build_vgg(vgg_weights, config.pooling, outputs=needed)
+        self.precision = precision.resolve(config.precision)  # on a Beam worker: that machine's answer
+        self.model = build_vgg(vgg_weights, config.pooling, outputs=needed, precision=self.precision)
         self.weights, self.config = vgg_weights, config
         self._targets, self._groups = {}, {}
 
@@ -641,12 +644,17 @@ def run_batch(
     """
     config.validate()
     check_options(config, images_per_batch, previous)
+    used, why = precision.describe(config.precision)
+    config = dataclasses.replace(config, precision=used)  # in the settings hash as used
     out = report.prepare_output_dir(output_dir, len(pairs) * config.width * config.height * 3)  # raw RGB
     vgg_weights = weights.resolve_weights(weights_path, log=log)
     jobs = plan_jobs(pairs, out, config, vgg_weights.sha256, fmt, previous)
     old = load_manifest(out)
     rows, pending = split_done(jobs, old, os.path.exists)
-    log(f"{len(jobs)} pairs: {len(rows)} done before, {len(pending)} to run; {config.width}x{config.height}")
+    log(
+        f"{len(jobs)} pairs: {len(rows)} done before, {len(pending)} to run; "
+        f"{config.width}x{config.height}, {used} ({why})"
+    )
     progress = BatchProgress(len(jobs), len(rows), log)
     stylist = Stylist(vgg_weights, config) if pending else None
     on_step = lambda i: progress.step(i, config.iterations)  # noqa: E731

@@ -6,13 +6,14 @@ decides what to show and save (see `nst_tf.report` and `nst_tf.run`).
 
 import dataclasses
 import itertools
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import colors, costs, images, lbfgs, tiling
+from nst_tf import colors, costs, images, lbfgs, precision, tiling
 from nst_tf.errors import NstError
 from nst_tf.vgg import POOLINGS, build_vgg, layer_names
 
@@ -56,6 +57,9 @@ class Config:
       scales: coarse-to-fine: optimise at this many sizes, from 256 px (long side) up to
         width x height by equal factors, each starting from the previous result upsampled;
         0 picks 2x steps automatically; 1 (the assignment's) optimises at one size.
+      precision: the VGG-19 convolutions' number format: "float32" (the assignment's),
+        "bfloat16" (mixed precision: the image, Adam's state and the costs stay float32), or
+        "auto": bfloat16 where the hardware runs it natively (see `nst_tf.precision`).
     """
 
     iterations: int = 200
@@ -82,6 +86,7 @@ class Config:
     tile_size: int = 0
     max_memory: float = 0.0
     scales: int = 1
+    precision: str = "float32"
 
     def validate(self):
         """Raise NstError naming the first setting (as its CLI flag) that cannot work."""
@@ -117,6 +122,7 @@ class Config:
             ("optimizer", self.optimizer, OPTIMIZERS),
             ("preserve_colors", self.preserve_colors, PRESERVE_COLORS),
             ("style_loss", self.style_loss, STYLE_LOSSES),
+            ("precision", self.precision, precision.PRECISIONS),
         ):
             if value not in allowed:
                 raise NstError(f"--{flag}={value}: must be one of {', '.join(allowed)}")
@@ -352,10 +358,16 @@ def _guarded_update(J, grad, image, optimizer, done, average):
     return ok
 
 
-BYTES_PER_PIXEL = (
-    4096  # measured peak of one VGG-19 forward+backward to conv5_1, per input pixel (docs/highres.md)
-)
-
+# Peak memory of the optimisation per pixel, by precision, measured by bench/memory.py
+# (bench/results/memory.json) with about 25% headroom on top:
+# - an untiled step (VGG-19 forward + backward to conv5_1, the Gram matrices, Adam), per image pixel;
+# - a tiled step: per pixel of one tile (core plus margins; eager, so a tile costs more than a
+#   pixel of a fused step), and per image pixel for the whole-image arrays (image, Adam's moments,
+#   the gradient, the tiles' copies, the content activations).
+BYTES_PER_PIXEL = {"float32": 2800, "bfloat16": 2000}
+TILE_BYTES_PER_PIXEL = {"float32": 4000, "bfloat16": 3000}
+WHOLE_IMAGE_BYTES_PER_PIXEL = 300
+MIN_TILE = 4 * tiling.ALIGN
 
 GPU_BUDGET = 8 * 2**30  # TensorFlow does not report a GPU's size; --max_memory sets it
 
@@ -373,17 +385,50 @@ def available_memory():
         return 4 * 2**30
 
 
-def tile_core(config, shape, styles):
-    """The tile core size to use (0: untiled), from `tile_size` or from the memory budget."""
+def resident_bytes():
+    """This process's resident memory now (Python, TensorFlow, the weights, the images)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 2**30  # a typical TensorFlow process with VGG-19 loaded
+
+
+def tile_core(config, shape, styles, precision="float32"):
+    """The tile core size to use (0: untiled), from `tile_size` or from the memory budget.
+
+    The budget (`max_memory`, else `available_memory()`) is for the whole process: what it holds
+    already (`resident_bytes()`) plus the optimisation's peak (the per-pixel costs above). On a
+    GPU the activations live on the card, so the process's resident size does not count.
+
+    Raises:
+      NstError: `max_memory` is too small for even the smallest tile of this image.
+    """
     if config.tile_size:
         return config.tile_size
     budget = config.max_memory * 2**30 if config.max_memory else available_memory()
+    fixed = 0 if tf.config.list_physical_devices("GPU") else resident_bytes()
     largest = max([shape[0] * shape[1]] + [s.shape[1] * s.shape[2] for s in styles])
-    if largest * BYTES_PER_PIXEL <= budget:
+    if fixed + largest * BYTES_PER_PIXEL[precision] <= budget:
         return 0
     layers = [layer for layer, _ in config.content_layers + config.style_layers]
-    side = int((budget / BYTES_PER_PIXEL) ** 0.5) - 2 * tiling.margin_for(layers)
-    return max(tiling.ALIGN * 4, side // tiling.ALIGN * tiling.ALIGN)
+    margin = tiling.margin_for(layers)
+    room = budget - fixed - largest * WHOLE_IMAGE_BYTES_PER_PIXEL
+    side = int((max(room, 0) / TILE_BYTES_PER_PIXEL[precision]) ** 0.5) - 2 * margin
+    core = side // tiling.ALIGN * tiling.ALIGN
+    if core >= MIN_TILE:
+        return core
+    if config.max_memory:
+        need = (
+            fixed
+            + largest * WHOLE_IMAGE_BYTES_PER_PIXEL
+            + (MIN_TILE + 2 * margin) ** 2 * TILE_BYTES_PER_PIXEL[precision]
+        )
+        raise NstError(
+            f"--max_memory={config.max_memory:g}: a {shape[1]}x{shape[0]} run needs at least "
+            f"{need / 2**30:.2f} GiB here ({fixed / 2**30:.2f} GiB are in use before it starts); give more"
+        )
+    return MIN_TILE
 
 
 @dataclasses.dataclass
@@ -475,8 +520,9 @@ class Stylizer:
         if start is not None:  # coarse-to-fine: the previous scale's result, resized to this one
             self.problem.start = resize_image(start, config.width, config.height)
         needed = [layer for layer, _ in config.content_layers + config.style_layers]
-        model = build_vgg(weights, config.pooling, outputs=sorted(set(needed)))
-        self.tile = tile_core(config, self.problem.content.shape[1:3], self.problem.styles)
+        self.precision = precision.resolve(config.precision)
+        model = build_vgg(weights, config.pooling, outputs=sorted(set(needed)), precision=self.precision)
+        self.tile = tile_core(config, self.problem.content.shape[1:3], self.problem.styles, self.precision)
         p = self.problem
         if self.tile:
             targets = tiling.style_targets(model, p.styles, p.blend, config, self.tile)

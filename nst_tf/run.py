@@ -41,7 +41,7 @@ with quiet_stderr():
 
 import numpy as np  # noqa: E402
 
-from nst_tf import images, optimize, report, weights  # noqa: E402
+from nst_tf import images, optimize, precision, report, weights  # noqa: E402
 from nst_tf.errors import NstError  # noqa: E402
 
 DEFAULTS = optimize.PRESETS["assignment"]
@@ -100,6 +100,12 @@ flags.DEFINE_integer(
 flags.DEFINE_float(
     "max_memory", DEFAULTS.max_memory, "Memory budget in GiB (0: half the available RAM; 8 on a GPU)."
 )
+flags.DEFINE_enum(
+    "precision",
+    DEFAULTS.precision,
+    precision.PRECISIONS,
+    "VGG-19 in float32 (the assignment's), bfloat16 (mixed), or auto (bfloat16 where it is native).",
+)
 flags.DEFINE_integer("width", DEFAULTS.width, "Working width in pixels.")
 flags.DEFINE_integer("height", DEFAULTS.height, "Working height in pixels.")
 flags.DEFINE_string(
@@ -140,6 +146,7 @@ CONFIG_FLAGS = (
     "scales",
     "tile_size",
     "max_memory",
+    "precision",
 )
 
 
@@ -307,12 +314,22 @@ def run(
     phases["load_images_s"] = time.perf_counter() - clock
     vgg_weights = weights.resolve_weights(weights_path, log=log)
     phases["load_weights_s"] = time.perf_counter() - clock - phases["load_images_s"]
+    requested = config.precision
+    used, why = precision.describe(requested)
+    ran_in = previous_precision(out) if resume else None
+    config = dataclasses.replace(config, precision=used)  # auto is decided once, here, and recorded
     record = run_record(content_path, style_paths, config, vgg_weights)
+    record["precision"] = {"requested": requested, "reason": why}
     log(f"Weights: {describe_weights(vgg_weights)}")
     sizes = optimize.scale_sizes(config)
     shown_sizes = " -> ".join(f"{w}x{h}" for w, h in sizes)
-    log(f"Device: {record['device']}; {shown_sizes}, {config.iterations} iterations per scale")
+    log(
+        f"Device: {record['device']}, {used} ({why}); {shown_sizes}, {config.iterations} iterations per scale"
+    )
     resume_at = resume_point(out, config, len(sizes)) if resume else (0, 0, None)
+    if ran_in and ran_in != used:
+        log(f"Resuming in {used}: the iterations so far ran in {ran_in}")
+        record["precision"]["resumed_from"] = ran_in
     record.update(status="interrupted", resumed_from=resume_at[:2], scales=[])
     tally, start = Tally(), time.perf_counter()
     try:
@@ -423,6 +440,14 @@ def save_interrupted(stylizer, save, out, tally):
     )
 
 
+def previous_precision(out):
+    """The precision the run in `out` used so far (its run.json), or None if it does not say."""
+    try:
+        return json.loads((Path(out) / report.RUN_JSON).read_text())["config"].get("precision", "float32")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def resume_point(out, config, scales):
     """(scale, iterations done, checkpoint prefix) to continue the run in `out` from."""
     latest = report.latest_checkpoint(out)
@@ -471,14 +496,18 @@ def config_from_record(out):
         raise NstError(f"--resume {out}: no readable run.json of an nst_tf run there ({e})")
 
 
+RESUME_FLAGS = ("iterations", "precision")  # what --resume may change: more steps, another number format
+
+
 def resume_main(out):
     """`--resume OUT`: the same run, continued from its last saved state."""
     given = [name for name in CONFIG_FLAGS + ("content", "style", "weights", "preset") if FLAGS[name].present]
-    if [name for name in given if name != "iterations"]:
-        raise NstError(f"--resume takes its settings from {out}/run.json; drop --{given[0]}")
+    fixed = [name for name in given if name not in RESUME_FLAGS]
+    if fixed:
+        raise NstError(f"--resume takes its settings from {out}/run.json; drop --{fixed[0]}")
     content, styles, config, used = config_from_record(out)
-    if FLAGS["iterations"].present:
-        config = dataclasses.replace(config, iterations=FLAGS.iterations).validate()
+    changes = {name: FLAGS[name].value for name in RESUME_FLAGS if FLAGS[name].present}
+    config = dataclasses.replace(config, **changes).validate()
     if not Path(used["path"]).is_file() or weights.sha256_of(used["path"]) != used["sha256"]:
         raise NstError(f"--resume {out}: the weights it used ({used['path']}) are missing or changed")
     run(content, styles, out, config, used["path"], FLAGS.tensorboard_dir, resume=True)

@@ -57,7 +57,7 @@ class Conv3x3ReLU(tf.keras.layers.Layer):
 
     def _frozen(self, name, value):
         weight = self.add_weight(shape=value.shape, initializer="zeros", trainable=False, name=name)
-        weight.assign(value)
+        weight.assign(tf.cast(value, weight.dtype))  # bfloat16 for a bfloat16 layer
         return weight
 
     def call(self, x):
@@ -69,18 +69,18 @@ class Conv3x3ReLU(tf.keras.layers.Layer):
         return (*input_shape[:-1], self.kernel.shape[-1])
 
 
-def _conv_layer(name, kernel, bias, fast_gradient):
+def _conv_layer(name, kernel, bias, fast_gradient, dtype):
     if fast_gradient:
-        return Conv3x3ReLU(kernel, bias, name=name)
+        return Conv3x3ReLU(kernel, bias, name=name, dtype=dtype)
     conv = tf.keras.layers.Conv2D(
-        kernel.shape[-1], 3, padding="same", activation="relu", name=name, trainable=False
+        kernel.shape[-1], 3, padding="same", activation="relu", name=name, trainable=False, dtype=dtype
     )
     conv.build((None, None, None, kernel.shape[2]))
     conv.set_weights([np.asarray(kernel), np.asarray(bias)])
     return conv
 
 
-def build_vgg(weights, pooling="avg", outputs=None, fast_gradient=True):
+def build_vgg(weights, pooling="avg", outputs=None, fast_gradient=True, precision="float32"):
     """Build the VGG-19 feature extractor as a Keras functional model.
 
     The network is the assignment's: 3x3 SAME convolutions + ReLU, and 2x2/2 SAME
@@ -96,9 +96,11 @@ def build_vgg(weights, pooling="avg", outputs=None, fast_gradient=True):
         (`conv_relu`); False uses Keras' Conv2D and TensorFlow's own gradient.
 
     Returns:
-      keras.Model mapping a `(1, H, W, 3)` RGB image minus the means to a dict
-      `{name: activation}`; `convX_Y` is post-ReLU.
+      keras.Model mapping a float32 `(1, H, W, 3)` RGB image minus the means to a dict
+      `{name: float32 activation}`; `convX_Y` is post-ReLU.
     """
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be float32 or bfloat16, not {precision!r}")
     layers = weights.layers if isinstance(weights, VGGWeights) else weights
     names = layer_names(pooling)
     outputs = list(names if outputs is None else outputs)
@@ -108,13 +110,18 @@ def build_vgg(weights, pooling="avg", outputs=None, fast_gradient=True):
     deepest = max(names.index(n) for n in outputs)
     image = tf.keras.Input(shape=(None, None, 3), name="input")
     x, tensors = image, {"input": image}
-    for name in names[1 : deepest + 1]:
+    for name in names[1 : deepest + 1]:  # each layer casts its input to its dtype (Keras autocast)
         if name.startswith("conv"):
-            x = _conv_layer(name, *layers[name], fast_gradient)(x)
+            # conv1_1 stays float32 (0.7% of the FLOPs): bfloat16 would round the pixels themselves
+            # to 8 significant bits, about 1 level in 255, so small steps would not change the loss
+            dtype = "float32" if name == names[1] else precision
+            x = _conv_layer(name, *layers[name], fast_gradient, dtype)(x)
         else:
             pool = tf.keras.layers.AveragePooling2D if pooling == "avg" else tf.keras.layers.MaxPooling2D
-            x = pool(pool_size=2, strides=2, padding="same", name=name)(x)
+            x = pool(pool_size=2, strides=2, padding="same", name=name, dtype=precision)(x)
         tensors[name] = x
+    if precision != "float32":
+        tensors = {n: tf.keras.ops.cast(t, "float32") for n, t in tensors.items() if n in outputs}
     return tf.keras.Model(image, {n: tensors[n] for n in outputs}, name="vgg19")
 
 

@@ -70,19 +70,34 @@ def test_stylizer_tiles_when_told_or_when_memory_is_short(tiny):
     base = optimize.Config(width=W, height=H, iterations=3, save_every=1)
     plain = list(optimize.Stylizer(content, style, tiny, base).steps())
     told = optimize.Stylizer(content, style, tiny, dataclasses.replace(base, tile_size=64))
-    short = optimize.Stylizer(content, style, tiny, dataclasses.replace(base, max_memory=0.05))
-    assert (
-        told.tile == 64
-        and short.tile >= 64
-        and plain
-        and optimize.Stylizer(content, style, tiny, base).tile == 0
-    )
+    assert told.tile == 64 and plain and optimize.Stylizer(content, style, tiny, base).tile == 0
+    with pytest.raises(NstError, match=r"--max_memory=0.05: a 264x200 run needs at least .* GiB here"):
+        optimize.Stylizer(content, style, tiny, dataclasses.replace(base, max_memory=0.05))
     tiled = list(told.steps())
     for a, b in zip(plain, tiled):
         np.testing.assert_allclose(a.costs["total"], b.costs["total"], rtol=1e-4)
         assert np.abs(a.image - b.image).max() < 0.05  # Adam's first steps move pixels by ~lr
     with pytest.raises(NstError, match="--tile_size"):
         dataclasses.replace(base, tile_size=50).validate()
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_the_memory_budget_holds_what_the_process_has_and_the_tiles(monkeypatch, precision):
+    """tile_core: untiled when the whole step fits beside what is resident, else the largest tile."""
+    monkeypatch.setattr(optimize, "resident_bytes", lambda: 2**30)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    config = optimize.Config(width=4096, height=3072, max_memory=8, precision=precision)
+    shape, styles = (3072, 4096), [np.zeros((1, 3072, 4096, 3), np.float32)]
+    core = optimize.tile_core(config, shape, styles, precision)
+    fixed = 2**30 + 4096 * 3072 * optimize.WHOLE_IMAGE_BYTES_PER_PIXEL
+
+    def peak(core):
+        return fixed + (core + 2 * 80) ** 2 * optimize.TILE_BYTES_PER_PIXEL[precision]
+
+    assert core % tiling.ALIGN == 0 and peak(core) <= 8 * 2**30 < peak(core + tiling.ALIGN)  # the largest
+    small = dataclasses.replace(config, width=1024, height=768)
+    fits = 2**30 + 1024 * 768 * optimize.BYTES_PER_PIXEL[precision] <= 8 * 2**30
+    assert fits and optimize.tile_core(small, (768, 1024), [styles[0][:, :768, :1024]], precision) == 0
 
 
 @pytest.mark.parametrize("preserve_colors", ["none", "luminance", "histogram"])
