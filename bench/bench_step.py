@@ -67,6 +67,7 @@ class Impl:
       deepest: deepest VGG-19 conv its loss needs (the forward stops there).
       style_layers: convs whose Gram matrices it computes.
       note: what it is, in one line.
+      precision: the convolutions' number format ("float32" or "bfloat16").
     """
 
     name: str
@@ -75,24 +76,28 @@ class Impl:
     deepest: str
     style_layers: tuple
     note: str
+    precision: str = "float32"
 
 
-def _ours():
+def _ours(precision="float32"):
     config = optimize.Config()
     content = tuple(name for name, _ in config.content_layers)
     style = tuple(name for name, _ in config.style_layers)
     deepest = max(content + style, key=weights.CONV_LAYERS.index)
     note = (
         f"nst_tf.optimize.stylize, Config defaults: content {', '.join(content)}, "
-        f"style {', '.join(style)}, {config.pooling} pool, {config.optimizer}"
+        f"style {', '.join(style)}, {config.pooling} pool, {config.optimizer}, precision {precision}"
     )
-    return Impl("ours", "nst_tf (ours)", "tf", deepest, style, note)
+    if precision == "float32":
+        return Impl("ours", "nst_tf (ours)", "tf", deepest, style, note)
+    return Impl("ours-bf16", "nst_tf (ours), bfloat16", "tf", deepest, style, note, precision)
 
 
 IMPLS = {
     impl.name: impl
     for impl in (
         _ours(),
+        _ours("bfloat16"),
         Impl(
             "tf-tutorial",
             "TF tutorial",
@@ -224,6 +229,34 @@ def matmul_peaks(n=MATMUL_N, repeats=5):
     return peaks
 
 
+CONV_PEAK_SHAPES = ((8, 64, 64, 256, 256), (1, 96, 128, 256, 256))  # (n, h, w, in, out), 3x3 SAME
+
+
+def conv_peaks(repeats=5):
+    """Best GFLOP/s of a 3x3 convolution (forward or input gradient) per precision, in TensorFlow.
+
+    The reference for "of conv peak": what the convolutions a step is made of reach alone on
+    this machine in this run, in float32 and in bfloat16 (oneDNN's kernels: AMX where present).
+    """
+    rng = np.random.default_rng(0)
+    peaks = {}
+    for dtype in (tf.float32, tf.bfloat16):
+        best = 0.0
+        for n, h, w, c_in, c_out in CONV_PEAK_SHAPES:
+            x = tf.cast(rng.standard_normal((n, h, w, c_in)), dtype)
+            k = tf.cast(rng.standard_normal((3, 3, c_in, c_out)) * 0.05, dtype)
+            dy = tf.cast(rng.standard_normal((n, h, w, c_out)), dtype)
+            forward = tf.function(lambda x=x, k=k: tf.nn.conv2d(x, k, 1, "SAME"))
+            backward = tf.function(
+                lambda dy=dy, k=k, shape=x.shape: tf.nn.conv2d_transpose(dy, k, shape, 1, "SAME")
+            )
+            flops = 2 * 9 * c_in * c_out * n * h * w
+            for fn in (forward, backward):
+                best = max(best, flops / _best_seconds(lambda fn=fn: fn().numpy(), repeats) / 1e9)
+        peaks[dtype.name] = best
+    return peaks
+
+
 # --- inputs ---------------------------------------------------------------------------------
 
 
@@ -251,7 +284,7 @@ def load_pairs(content_path, style_path, long_sides):
 # --- TF side --------------------------------------------------------------------------------
 
 
-def time_ours(content, style, vgg_weights, warmup, iterations):
+def time_ours(content, style, vgg_weights, warmup, iterations, precision="float32"):
     """Per-step seconds of nst_tf's own loop, from the `elapsed` of successive `Progress`.
 
     Step 0 (tracing, and a save step) and the last step (a save step: an extra forward pass
@@ -259,7 +292,7 @@ def time_ours(content, style, vgg_weights, warmup, iterations):
     """
     height, width = content.shape[:2]
     n = 1 + warmup + iterations + 1
-    config = optimize.Config(width=width, height=height, iterations=n, save_every=10**9)
+    config = optimize.Config(width=width, height=height, iterations=n, save_every=10**9, precision=precision)
     elapsed = [progress.elapsed for progress in optimize.stylize(content, style, vgg_weights, config)]
     per_step = np.diff(elapsed)  # per_step[k] is step k + 1
     return [float(t) for t in per_step[warmup : warmup + iterations]]
@@ -267,8 +300,8 @@ def time_ours(content, style, vgg_weights, warmup, iterations):
 
 def time_tf_impl(name, content, style, vgg_weights, warmup, iterations):
     """Per-step seconds of one TF implementation at the images' size."""
-    if name == "ours":
-        return time_ours(content, style, vgg_weights, warmup, iterations)
+    if name.startswith("ours"):
+        return time_ours(content, style, vgg_weights, warmup, iterations, IMPLS[name].precision)
     import tf_tutorial
 
     step = tf_tutorial.make_step(content, style, vgg_weights.layers, jit_compile=name.endswith("xla"))
@@ -342,8 +375,9 @@ def run_torch_side(names, pairs, vgg_weights, args):
 # --- report ---------------------------------------------------------------------------------
 
 
-def summarise(runs, peak):
-    """One result row per run, with GFLOP/s, share of `peak` and ours/peer time ratio."""
+def summarise(runs, peak, conv_peak):
+    """One result row per run: GFLOP/s, share of `peak` and of the conv peak of its precision,
+    and the time ratios ours/peer and ours-bf16/peer."""
     rows = []
     for name, width, height, times, others in runs:
         impl, ms = IMPLS[name], statistics.median(times) * 1e3
@@ -361,28 +395,33 @@ def summarise(runs, peak):
                 "gflop_per_step": round(gflop, 2),
                 "gflops": round(gflops, 1),
                 "frac_peak": round(gflops / peak, 3),
+                "precision": impl.precision,
+                "frac_conv_peak": round(gflops / conv_peak[impl.precision], 3),
                 "others_cpu": others,
             }
         )
-    ours = {(r["width"], r["height"]): r["ms_median"] for r in rows if r["impl"] == "ours"}
-    for row in rows:
-        base = ours.get((row["width"], row["height"]))
-        row["ours_over_peer"] = round(base / row["ms_median"], 2) if base else None
+    for mine, key in (("ours", "ours_over_peer"), ("ours-bf16", "bf16_over_peer")):
+        ours = {(r["width"], r["height"]): r["ms_median"] for r in rows if r["impl"] == mine}
+        for row in rows:
+            base = ours.get((row["width"], row["height"]))
+            row[key] = round(base / row["ms_median"], 2) if base else None
     return rows
 
 
 def table(rows):
     """The rows as a Markdown table, largest size first."""
     head = (
-        "| size | implementation | GFLOP/step | ms/iter | GFLOP/s | of peak | ours/peer time | others' CPU |"
+        "| size | implementation | GFLOP/step | ms/iter | GFLOP/s | of peak | of conv peak | "
+        "ours/peer time | ours bf16/peer time | others' CPU |"
     )
-    lines = [head, "|---|---|--:|--:|--:|--:|--:|--:|"]
+    lines = [head, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in sorted(rows, key=lambda r: (-r["width"] * r["height"], list(IMPLS).index(r["impl"]))):
-        ratio = "-" if r["ours_over_peer"] is None else f"{r['ours_over_peer']:.2f}"
+        ratios = ["-" if r[k] is None else f"{r[k]:.2f}" for k in ("ours_over_peer", "bf16_over_peer")]
         others = "?" if r["others_cpu"] is None else f"{r['others_cpu']:.0%}"
         lines.append(
             f"| {r['width']}x{r['height']} | {r['label']} | {r['gflop_per_step']:.1f} | {r['ms_median']:.0f} "
-            f"| {r['gflops']:.1f} | {r['frac_peak']:.0%} | {ratio} | {others} |"
+            f"| {r['gflops']:.1f} | {r['frac_peak']:.0%} | {r['frac_conv_peak']:.0%} ({r['precision']}) "
+            f"| {ratios[0]} | {ratios[1]} | {others} |"
         )
     return "\n".join(lines)
 
@@ -448,6 +487,8 @@ def measure(args):
     log(f"weights: {vgg_weights.source} {vgg_weights.path}")
     peaks = matmul_peaks()
     log(f"matmul {MATMUL_N}: numpy {peaks['numpy']:.1f}, TF {peaks['tensorflow']:.1f} GFLOP/s")
+    convs = conv_peaks()
+    log(f"3x3 conv peak: float32 {convs['float32']:.1f}, bfloat16 {convs['bfloat16']:.1f} GFLOP/s")
     runs = run_tf_side([n for n in args.peers if IMPLS[n].side == "tf"], pairs, vgg_weights, args)
     torch_names = [n for n in args.peers if IMPLS[n].side == "torch"]
     torch_record = {}
@@ -456,12 +497,12 @@ def measure(args):
         runs += torch_runs
     if "peak_torch_gflops" in torch_record:
         peaks["torch"] = torch_record.pop("peak_torch_gflops")
-    return peaks, runs, torch_record, pairs, vgg_weights.source
+    return peaks, convs, runs, torch_record, pairs, vgg_weights.source
 
 
 def build_record(args, measured, started, load_before, others_cpu):
     """The JSON document: machine, settings, peaks, FLOP model and one row per run."""
-    peaks, runs, torch_record, pairs, source = measured
+    peaks, convs, runs, torch_record, pairs, source = measured
     peak = max(peaks.values())  # numpy, TensorFlow and, when the torch worker ran, torch
     machine = {
         **machine_info(),
@@ -486,9 +527,10 @@ def build_record(args, measured, started, load_before, others_cpu):
         "settings": settings,
         "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
         "peak_used": round(peak, 1),
+        "conv_peak_gflops": {k: round(v, 1) for k, v in convs.items()},
         "flops": flop_model(pairs),
         "impls": {name: impl.note for name, impl in IMPLS.items() if name in args.peers},
-        "results": summarise(runs, peak),
+        "results": summarise(runs, peak, convs),
     }
 
 
@@ -496,6 +538,8 @@ def print_report(record):
     peaks = ", ".join(f"{k} {v:.1f}" for k, v in record["matmul_peak_gflops"].items())
     machine = record["machine"]
     print(f"\nmatmul {MATMUL_N}x{MATMUL_N} float32 GFLOP/s (best of 5): {peaks}; 'of peak' is of the best")
+    convs = ", ".join(f"{k} {v:.1f}" for k, v in record["conv_peak_gflops"].items())
+    print(f"3x3 convolution peak GFLOP/s (best of 5, forward or input gradient): {convs}")
     print(
         f"{machine['nproc']} x {machine['cpu_model']}, threads {machine['threads']}, load average "
         f"{machine['loadavg_before'][0]:.2f} before, {machine['loadavg_after'][0]:.2f} after; "

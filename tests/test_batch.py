@@ -257,3 +257,18 @@ def test_a_flag_the_batch_cannot_honour_is_refused_in_one_line(inputs, tmp_path,
     assert run.returncode == 2 and err.count("\n") == 1 and "Traceback" not in err, err
     assert flag[0] in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bfloat16_batch_gives_nst_tf_runs_bfloat16_images(inputs, done_batch, tmp_path):
+    """--precision reaches the batch's shared model: the same pixels as nst_tf.run in bfloat16,
+    other pixels than the float32 batch, and another settings hash (float32 manifests keep theirs)."""
+    config = dataclasses.replace(CONFIG, precision="bfloat16")
+    pair = pairs_of(inputs)[0]
+    rows = batch.run_batch([pair], tmp_path / "batch", config, inputs / "tiny.mat", fmt="png", **QUIET)
+    out = tmp_path / "run"
+    cli.run(pair[0], [pair[1]], out, config, inputs / "tiny.mat", **QUIET)
+    got = Image.open(rows[0]["output"])
+    assert np.asarray(got).tobytes() == np.asarray(Image.open(out / f"{CONFIG.iterations - 1}.png")).tobytes()
+    float32_row = read_manifest(done_batch[0])[batch.pair_name(*pair)]
+    assert rows[0]["settings_hash"] != float32_row["settings_hash"]
+    assert np.asarray(got).tobytes() != np.asarray(Image.open(float32_row["output"])).tobytes()
