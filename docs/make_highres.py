@@ -707,6 +707,17 @@ def by_eye(previous_text):
     return "_Not looked at yet: open the crops and write what you see here (kept when re-rendering)._"
 
 
+BUDGET_START, BUDGET_END = "<!-- budget -->", "<!-- /budget -->"  # docs/make_memory_budget.py's section
+
+
+def budget_section(previous_text):
+    """The section docs/make_memory_budget.py wrote, kept when re-rendering (empty if none)."""
+    if BUDGET_START in previous_text and BUDGET_END in previous_text:
+        inner = previous_text.split(BUDGET_START, 1)[1].split(BUDGET_END, 1)[0]
+        return [BUDGET_START + inner + BUDGET_END]
+    return []
+
+
 def render(results, out):
     md = out / "highres.md"
     previous = md.read_text() if md.exists() else ""
@@ -719,6 +730,7 @@ def render(results, out):
         render_bpp_section(results, f),
         "## The tiled gradient is the untiled one\n\n" + render_exact(results["exact"]),
         render_example(results, by_eye(previous)),
+        *budget_section(previous),
         render_machine(results),
     ]
     md.write_text("\n\n".join(parts) + "\n")

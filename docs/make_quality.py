@@ -68,7 +68,9 @@ CANDIDATES = {
         dict(QUALITY, style_layers=SHALLOW),
     ),
 }
-PROPOSED_PRESET = optimize.Config(**QUALITY, iterations=200)  # what PRESETS["quality"] should be
+# what PRESETS["quality"] should be: these settings, in bfloat16 where native (docs/precision.md; the
+# candidates above were measured in float32)
+PROPOSED_PRESET = optimize.Config(**QUALITY, iterations=200, precision="auto")
 
 
 # --- Instrumentation: loss, time and gradient evaluations of every iterate, at no extra cost. -------------

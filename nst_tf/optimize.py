@@ -151,8 +151,10 @@ PRESETS = {
     # Chosen by measurement and by looking (docs/quality.md, section 2): L-BFGS from the content
     # image on the mean-and-covariance style loss with alpha = beta = 1. It keeps the content
     # recognisable under a clear style and has converged (loss falling < 1.5% over the last
-    # quarter) well within 200 iterations at 256 px.
+    # quarter) well within 200 iterations at 256 px. bfloat16 where it is native (docs/precision.md:
+    # the same L-BFGS runs end within 0.1% of float32's loss, scored in float32).
     "quality": Config(
+        precision="auto",
         optimizer="lbfgs",
         init="content",
         iterations=200,
@@ -358,15 +360,19 @@ def _guarded_update(J, grad, image, optimizer, done, average):
     return ok
 
 
-# Peak memory of the optimisation per pixel, by precision, measured by bench/memory.py
-# (bench/results/memory.json) with about 25% headroom on top:
-# - an untiled step (VGG-19 forward + backward to conv5_1, the Gram matrices, Adam), per image pixel;
-# - a tiled step: per pixel of one tile (core plus margins; eager, so a tile costs more than a
-#   pixel of a fused step), and per image pixel for the whole-image arrays (image, Adam's moments,
-#   the gradient, the tiles' copies, the content activations).
-BYTES_PER_PIXEL = {"float32": 2800, "bfloat16": 2000}
-TILE_BYTES_PER_PIXEL = {"float32": 4000, "bfloat16": 3000}
+# Peak memory of the optimisation, by precision, measured by bench/memory.py (bench/results/memory.json,
+# least squares over 3 untiled and 4 tiled runs each) with about 25% headroom on top. Measured:
+# - an untiled step (VGG-19 forward + backward to conv5_1, the Gram matrices, Adam), per image pixel:
+#   float32 2202, bfloat16 1883 (bfloat16 saves less than half: conv1_1, the returned activations and
+#   the Gram matrices stay float32);
+# - a tiled step, per pixel of one tile (core plus margins; eager, so more than a pixel of the fused
+#   step): float32 3124, bfloat16 2911; and per image pixel for the whole-image arrays (image, Adam's
+#   moments, the gradient, the content activations): float32 224, bfloat16 150;
+# - on top of either, 100-131 MiB that do not grow with the size.
+BYTES_PER_PIXEL = {"float32": 2800, "bfloat16": 2400}
+TILE_BYTES_PER_PIXEL = {"float32": 3900, "bfloat16": 3600}
 WHOLE_IMAGE_BYTES_PER_PIXEL = 300
+STEP_OVERHEAD = 256 * 2**20
 MIN_TILE = 4 * tiling.ALIGN
 
 GPU_BUDGET = 8 * 2**30  # TensorFlow does not report a GPU's size; --max_memory sets it
@@ -407,7 +413,8 @@ def tile_core(config, shape, styles, precision="float32"):
     if config.tile_size:
         return config.tile_size
     budget = config.max_memory * 2**30 if config.max_memory else available_memory()
-    fixed = 0 if tf.config.list_physical_devices("GPU") else resident_bytes()
+    resident = 0 if tf.config.list_physical_devices("GPU") else resident_bytes()
+    fixed = resident + STEP_OVERHEAD
     largest = max([shape[0] * shape[1]] + [s.shape[1] * s.shape[2] for s in styles])
     if fixed + largest * BYTES_PER_PIXEL[precision] <= budget:
         return 0
@@ -426,7 +433,7 @@ def tile_core(config, shape, styles, precision="float32"):
         )
         raise NstError(
             f"--max_memory={config.max_memory:g}: a {shape[1]}x{shape[0]} run needs at least "
-            f"{need / 2**30:.2f} GiB here ({fixed / 2**30:.2f} GiB are in use before it starts); give more"
+            f"{need / 2**30:.2f} GiB here ({resident / 2**30:.2f} GiB are in use before it starts); give more"
         )
     return MIN_TILE
 
