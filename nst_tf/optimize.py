@@ -368,11 +368,13 @@ def _guarded_update(J, grad, image, optimizer, done, average):
 # - a tiled step, per pixel of one tile (core plus margins; eager, so more than a pixel of the fused
 #   step): float32 3124, bfloat16 2911; and per image pixel for the whole-image arrays (image, Adam's
 #   moments, the gradient, the content activations): float32 224, bfloat16 150;
-# - on top of either, 100-131 MiB that do not grow with the size.
+# - on top of either, 100-131 MiB that do not grow with the size, and what the first step pages in
+#   (TensorFlow's and oneDNN's kernels: resident only once they run), so 384 MiB in all. A 768x576
+#   run under 1.5 GiB with 256 MiB here peaked 2 MiB over its budget once, in a busy test session.
 BYTES_PER_PIXEL = {"float32": 2800, "bfloat16": 2400}
 TILE_BYTES_PER_PIXEL = {"float32": 3900, "bfloat16": 3600}
 WHOLE_IMAGE_BYTES_PER_PIXEL = 300
-STEP_OVERHEAD = 256 * 2**20
+STEP_OVERHEAD = 384 * 2**20
 MIN_TILE = 4 * tiling.ALIGN
 
 GPU_BUDGET = 8 * 2**30  # TensorFlow does not report a GPU's size; --max_memory sets it
@@ -529,6 +531,7 @@ class Stylizer:
         needed = [layer for layer, _ in config.content_layers + config.style_layers]
         self.precision = precision.resolve(config.precision)
         model = build_vgg(weights, config.pooling, outputs=sorted(set(needed)), precision=self.precision)
+        self.resident = resident_bytes()  # what the process holds before the optimisation (run.json)
         self.tile = tile_core(config, self.problem.content.shape[1:3], self.problem.styles, self.precision)
         p = self.problem
         if self.tile:

@@ -406,6 +406,7 @@ def scale_record(stylizer, seconds):
     return {
         "size": [stylizer.config.width, stylizer.config.height],
         "tile": stylizer.tile,
+        "resident_before_mb": stylizer.resident / 2**20,
         "iterations_done": int(stylizer.done),
         "seconds": seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
