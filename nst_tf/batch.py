@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from nst_tf import images, optimize, precision, report, weights
+from nst_tf import files, images, optimize, precision, report, weights
 from nst_tf.errors import NstError
 from nst_tf.vgg import build_vgg
 
@@ -181,14 +181,10 @@ def pair_name(content, style):
 
 def file_digest(path, open_file=open):
     """SHA-256 of a file's bytes; "missing" when it cannot be read (the pair then fails)."""
-    digest = hashlib.sha256()
     try:
-        with open_file(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        return files.sha256_of(path, open_file)
     except OSError:
         return "missing"
-    return digest.hexdigest()
 
 
 def settings_hash(config, weights_sha256, content_digest, style_digest, fmt):

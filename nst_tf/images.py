@@ -1,7 +1,5 @@
 """Load, resize and save images; the assignment's preprocessing and noise image."""
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -9,6 +7,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from nst_tf.errors import NstError
+from nst_tf.files import atomic_write  # noqa: F401 (images.atomic_write, as before)
 
 # The assignment's RGB means (VGG's ImageNet means), subtracted from every input.
 MEANS = np.array([123.68, 116.779, 103.939], np.float32).reshape((1, 1, 1, 3))
@@ -95,19 +94,6 @@ def generate_noise_image(content_image, noise_ratio=NOISE_RATIO, seed=None):
     rng = np.random.default_rng(seed)
     noise = rng.uniform(-20, 20, content_image.shape).astype(np.float32)
     return (noise * noise_ratio + content_image * (1 - noise_ratio)).astype(np.float32)
-
-
-def atomic_write(path, write):
-    """Call `write(tmp_path)`, then rename onto `path`: readers see the old file or the new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_image(path, image):

@@ -26,7 +26,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import weights
+from nst_tf import files, weights
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -108,9 +108,7 @@ def cached_probe(flags, cache_dir=None):
     known[key] = entry
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known, indent=1))
-        os.replace(tmp, path)
+        files.write_text(path, json.dumps(known, indent=1))
     except OSError:
         pass  # a read-only home: probe again next time
     return entry

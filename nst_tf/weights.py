@@ -27,6 +27,7 @@ import numpy as np
 
 from nst_tf import torchfile, untrusted
 from nst_tf.errors import WeightsError
+from nst_tf.files import atomic_write, sha256_of, write_text
 
 # (block, convs per block) of VGG-19; conv widths 64, 128, 256, 512, 512.
 BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
@@ -73,14 +74,6 @@ class VGGWeights:
     source: str
     path: str
     sha256: str
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def validate(layers, where):
@@ -218,15 +211,12 @@ def write_npz(layers, path):
     arrays = {}
     for name, (kernel, bias) in layers.items():
         arrays[f"{name}_W"], arrays[f"{name}_b"] = kernel, bias
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
             np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def read_npz(path, where=None):
@@ -349,10 +339,7 @@ def write_cache(layers, cache_dir):
 def write_checked_npz(layers, target):
     """Write a cache `.npz` and, beside it, its SHA-256 (checked at every load)."""
     write_npz(layers, target)
-    sidecar = target.with_name(target.name + ".sha256")
-    tmp = sidecar.with_name(sidecar.name + ".tmp")
-    tmp.write_text(sha256_of(target) + "\n")
-    os.replace(tmp, sidecar)
+    write_text(target.with_name(target.name + ".sha256"), sha256_of(target) + "\n")
     return target
 
 

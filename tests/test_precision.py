@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import cli, tiny_layers, write_matconvnet
+from conftest import cli
 
 from nst_tf import optimize, precision, report, tiling
 from nst_tf.optimize import Config, Stylizer
@@ -210,11 +210,9 @@ def test_the_probe_measures_both_formats():
 # --- the command line -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    write_matconvnet(home / "imagenet-vgg-verydeep-19.mat", tiny_layers())
-    return home
+@pytest.fixture(scope="session")
+def home(tiny_home):
+    return tiny_home
 
 
 ARGS = ["--content", "chelsea.jpg", "--style", "swirls.jpg", "--width", "48", "--height", "36"]

@@ -20,7 +20,6 @@ from conftest import (
     REPO,
     examples,
     mutate,
-    tiny_layers,
     write_h5,
     write_matconvnet,
 )
@@ -69,11 +68,9 @@ def cli(*args, home, cwd):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    write_matconvnet(home / "imagenet-vgg-verydeep-19.mat", tiny_layers())
-    return home
+@pytest.fixture(scope="session")
+def home(tiny_home):
+    return tiny_home
 
 
 ARGS = [

@@ -5,16 +5,13 @@ import json
 
 import numpy as np
 import pytest
-from conftest import cli, tiny_layers, write_matconvnet
+from conftest import cli
 from PIL import Image
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """An NST_TF_HOME holding a tiny MatConvNet .mat, so no run fetches anything."""
-    home = tmp_path_factory.mktemp("home")
-    write_matconvnet(home / "imagenet-vgg-verydeep-19.mat", tiny_layers())
-    return home
+@pytest.fixture(scope="session")
+def home(tiny_home):
+    return tiny_home
 
 
 def assert_one_line_error(done, *words):
