@@ -124,7 +124,7 @@ def expand(value, flag):
 def _expand_one(item, flag):
     path = Path(item)
     if path.is_dir():
-        found = sorted(str(p) for p in path.iterdir() if _is_image_name(p) and p.is_file())
+        found = sorted(str(p) for p in path.iterdir() if is_image_name(p) and p.is_file())
         what = f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {item}"
     elif glob.has_magic(item):
         found = sorted(p for p in glob.glob(item) if Path(p).is_file())  # glob skips hidden files
@@ -136,8 +136,8 @@ def _expand_one(item, flag):
     return found
 
 
-def _is_image_name(path):
-    """An image by its suffix, not hidden (the temporary files of atomic writes are)."""
+def is_image_name(path):
+    """An image by its suffix, not hidden (the temporary files of atomic writes are); any PurePath."""
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
@@ -301,12 +301,21 @@ def split_done(jobs, old, exists):
     return done, pending
 
 
-def load_manifest(output_dir):
-    """The manifest's rows, updated by per-pair rows an unfinished Beam run left behind."""
-    path = Path(output_dir) / MANIFEST
-    rows = parse_manifest(path.read_text(), str(path)) if path.is_file() else {}
-    for row_file in sorted((Path(output_dir) / ROWS_DIR).glob("*.json")):
-        row = json.loads(row_file.read_text())
+def load_manifest(output_dir, read_text=None, row_files=None, join=os.path.join):
+    """The manifest's rows, updated by per-pair rows an unfinished Beam run left behind.
+
+    Args:
+      read_text: path -> its text, or None when there is no such file (default: local files).
+      row_files: output_dir -> paths of the per-pair row files (default: local `ROWS_DIR/*.json`).
+      join: joins a folder and a name (Beam passes `FileSystems.join`).
+    """
+    read_text = read_text or (lambda p: Path(p).read_text() if Path(p).is_file() else None)
+    row_files = row_files or (lambda out: sorted(str(p) for p in (Path(out) / ROWS_DIR).glob("*.json")))
+    path = join(str(output_dir), MANIFEST)
+    text = read_text(path)
+    rows = parse_manifest(text, path) if text is not None else {}
+    for row_file in row_files(output_dir):
+        row = json.loads(read_text(row_file))
         rows[row["pair"]] = row
     return rows
 

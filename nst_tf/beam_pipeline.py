@@ -94,7 +94,7 @@ def _match(item, flag):
     found = sorted(
         m.path
         for m in FileSystems.match([pattern])[0].metadata_list
-        if PurePosixPath(m.path).suffix.lower() in batch.IMAGE_SUFFIXES
+        if batch.is_image_name(PurePosixPath(m.path))
     )
     if not found:
         raise NstError(f"--{flag}: {item!r} holds or matches no image")
@@ -110,12 +110,12 @@ def row_path(output_dir, name):
 
 def load_manifest(output_dir):
     """`batch.load_manifest` through FileSystems: manifest.csv, then rows of unfinished runs."""
-    path = FileSystems.join(str(output_dir), batch.MANIFEST)
-    rows = batch.parse_manifest(read_bytes(path).decode(), path) if FileSystems.exists(path) else {}
-    for found in FileSystems.match([row_path(output_dir, "*")])[0].metadata_list:
-        row = json.loads(read_bytes(found.path))
-        rows[row["pair"]] = row
-    return rows
+    return batch.load_manifest(
+        output_dir,
+        read_text=lambda path: read_bytes(path).decode() if FileSystems.exists(path) else None,
+        row_files=lambda out: [m.path for m in FileSystems.match([row_path(out, "*")])[0].metadata_list],
+        join=FileSystems.join,
+    )
 
 
 def write_manifest(new_rows, output_dir, jobs, done, old):
