@@ -81,6 +81,11 @@ CASES = [
     ("PNG with alpha (works)", ["--content", "alpha.png", "--style", "photo.jpg"]),
     ("unknown flag value", ["--content", "photo.jpg", "--style", "photo.jpg", "--pooling", "median"]),
     ("unknown optimizer", ["--content", "photo.jpg", "--style", "photo.jpg", "--optimizer", "sgd"]),
+    ("unknown precision", ["--content", "photo.jpg", "--style", "photo.jpg", "--precision", "half"]),
+    (
+        "memory budget too small",
+        ["--content", "photo.jpg", "--style", "photo.jpg", "--max_memory", "0.01"],
+    ),
     ("unknown flag", ["--content", "photo.jpg", "--style", "photo.jpg", "--colour", "red"]),
     ("negative iterations", ["--content", "photo.jpg", "--style", "photo.jpg", "--iterations", "-5"]),
     ("zero iterations", ["--content", "photo.jpg", "--style", "photo.jpg", "--iterations", "0"]),

@@ -418,7 +418,8 @@ def tile_core(config, shape, styles, precision="float32"):
     resident = 0 if tf.config.list_physical_devices("GPU") else resident_bytes()
     fixed = resident + STEP_OVERHEAD
     largest = max([shape[0] * shape[1]] + [s.shape[1] * s.shape[2] for s in styles])
-    if fixed + largest * BYTES_PER_PIXEL[precision] <= budget:
+    untiled = fixed + largest * BYTES_PER_PIXEL[precision]
+    if untiled <= budget:
         return 0
     layers = [layer for layer, _ in config.content_layers + config.style_layers]
     margin = tiling.margin_for(layers)
@@ -428,11 +429,12 @@ def tile_core(config, shape, styles, precision="float32"):
     if core >= MIN_TILE:
         return core
     if config.max_memory:
-        need = (
+        tiled = (
             fixed
             + largest * WHOLE_IMAGE_BYTES_PER_PIXEL
             + (MIN_TILE + 2 * margin) ** 2 * TILE_BYTES_PER_PIXEL[precision]
         )
+        need = min(untiled, tiled)
         raise NstError(
             f"--max_memory={config.max_memory:g}: a {shape[1]}x{shape[0]} run needs at least "
             f"{need / 2**30:.2f} GiB here ({resident / 2**30:.2f} GiB are in use before it starts); give more"
