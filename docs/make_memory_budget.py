@@ -90,7 +90,9 @@ and the tile's own peak per pixel, per precision (`BYTES_PER_PIXEL`, `TILE_BYTES
 tile that fits. (The sections above were measured before this change, with the single estimate
 `BYTES_PER_PIXEL = 4096` for the activations alone; their tile sizes came from it.)
 
-{w}x{h}, one scale, {record["iterations"]} Adam iterations, Tübingen / The Starry Night:
+{w}x{h}, one scale, {record["iterations"]} Adam iterations, Tübingen / The Starry Night (the minutes are
+wall time on a machine that was running other jobs too, the float32 run more so: memory is the point
+here; `bench/` measures speed):
 
 {HEADER}
 |---|---|---|---|---|---|---|
@@ -110,7 +112,11 @@ def main():
     parser.add_argument("--max_memory", type=float, default=8.0)
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS))
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "highres.md")
+    parser.add_argument("--render", action="store_true", help="only rewrite the section from budget.json")
     args = parser.parse_args()
+    results = args.doc.parent / "highres" / "budget.json"
+    if args.render:
+        return write_section(args.doc, json.loads(results.read_text()))
     sys.path.insert(0, str(REPO))
     from nst_tf import precision
 
@@ -126,16 +132,21 @@ def main():
         iterations=args.iterations,
         runs=runs,
     )
-    (args.doc.parent / "highres" / "budget.json").write_text(json.dumps(record, indent=1) + "\n")
-    text = args.doc.read_text()
+    results.write_text(json.dumps(record, indent=1) + "\n")
+    write_section(args.doc, record)
+
+
+def write_section(doc, record):
+    """Replace the section between the markers of `doc` (or put it before the machine section)."""
+    text = doc.read_text()
     if START in text and END in text:
         before, rest = text.split(START, 1)
         text = before + section(record) + rest.split(END, 1)[1]
     else:
         marker = "## Machine, load and commands"
         text = text.replace(marker, section(record) + "\n\n" + marker, 1)
-    args.doc.write_text(text)
-    print(f"wrote {args.doc}")
+    doc.write_text(text)
+    print(f"wrote {doc}")
 
 
 if __name__ == "__main__":
