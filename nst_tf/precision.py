@@ -11,8 +11,9 @@ float32 (see docs/precision.md for what each choice costs and gains).
 - on a GPU of compute capability 8.0 or more (Ampere and later);
 - on a CPU with bfloat16 instructions (`avx512_bf16` or `amx_bf16` in /proc/cpuinfo) whose
   bfloat16 convolutions are measurably faster than its float32 ones. The flags alone do not
-  say how much faster: AMX (`amx_bf16`) runs them 5-10x faster, `avx512_bf16` alone about 2x
-  (AMD EPYC, bench/README.md), and a CPU without either emulates bfloat16, slower than float32.
+  say how much faster: with AMX (`amx_bf16`) 5-10x (measured on Xeons, issue 13), `avx512_bf16` alone 2x
+  (AMD EPYC, bench/README.md), and a CPU without either has no bfloat16 arithmetic at all
+  (TensorFlow converts to float32 and back; not measured here, no such machine was at hand).
   So a probe times one convolution in both formats once per CPU model, TensorFlow version and
   thread count, and caches the answer in `<weights home>/precision.json`.
 
