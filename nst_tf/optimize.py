@@ -674,6 +674,25 @@ def scale_sizes(config, start=256):
     return sizes
 
 
+def stylizers(content_image, style_images, weights, config=Config(), first_scale=0):
+    """Coarse to fine: a Stylizer per scale of `scale_sizes(config)`, from `first_scale` on.
+
+    Each starts from the previous one's image (`shown()`), resized, taken when the next one is
+    asked for, so optimise (or restore and optimise) each before asking for the next. A scale
+    whose run failed (`Progress.failure`) should end the loop: the next would start from it.
+
+    Yields:
+      Stylizer with `scale = (k, number of scales)` and the config of its size.
+    """
+    sizes, previous = scale_sizes(config), None
+    for k in range(first_scale, len(sizes)):
+        sized = dataclasses.replace(config, width=sizes[k][0], height=sizes[k][1])
+        stylizer = Stylizer(content_image, style_images, weights, sized, previous)
+        stylizer.scale = (k, len(sizes))
+        yield stylizer
+        previous = stylizer.shown().numpy()
+
+
 def stylize(content_image, style_images, weights, config=Config()):
     """Optimise an image towards the content and the style(s); yield after each step.
 
@@ -684,8 +703,14 @@ def stylize(content_image, style_images, weights, config=Config()):
       config: Config.
 
     Yields:
-      Progress after each step; with costs and the image every `save_every` steps
-      and after the last. A step whose loss is not finite ends the run with a
-      Progress whose `failure` says so and whose image is the last good one.
+      Progress after each step of each scale (`config.scales`, coarse to fine, see
+      `stylizers`); with costs and the image every `save_every` steps and after the last. A
+      step whose loss is not finite ends the run with a Progress whose `failure` says so and
+      whose image is the last good one.
     """
-    yield from Stylizer(content_image, style_images, weights, config).steps()
+    for stylizer in stylizers(content_image, style_images, weights, config):
+        last = None
+        for last in stylizer.steps():
+            yield last
+        if last is None or last.failure:
+            return

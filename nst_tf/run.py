@@ -358,13 +358,8 @@ def optimise_scales(
 ):
     """Optimise at each scale in turn, each starting from the previous result."""
     first_scale, done, prefix = resume_at
-    previous = None
-    for k, (width, height) in enumerate(sizes):
-        if k < first_scale:
-            continue
-        scale_config = dataclasses.replace(config, width=width, height=height)
-        stylizer = optimize.Stylizer(content, styles, vgg_weights, scale_config, start=previous)
-        stylizer.scale = (k, len(sizes))
+    for stylizer in optimize.stylizers(content, styles, vgg_weights, config, first_scale):
+        k = stylizer.scale[0]
         if k == first_scale and prefix:
             stylizer.restore(prefix)
             log(f"Resuming after iteration {done - 1} (scale {k + 1}/{len(sizes)}) from {prefix}")
@@ -385,7 +380,6 @@ def optimise_scales(
         if tally.last and tally.last.stopped:
             log(lbfgs_stop_text(tally.last, config.iterations))
             record["scales"][-1]["lbfgs_stopped"] = tally.last.stopped
-        previous = stylizer.shown().numpy()
 
 
 def lbfgs_stop_text(progress, iterations):

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from nst_tf import images, optimize, tiling
+from nst_tf import images, optimize, tiling, weights
+from nst_tf import run as cli
 from nst_tf.errors import NstError
 from nst_tf.vgg import build_vgg
 
@@ -180,3 +181,18 @@ def test_coarse_to_fine_on_the_command_line(tmp_path):
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert [s["size"] for s in record["scales"]] == [[48, 32], [96, 64]]
     assert all(s["tile"] == 32 and s["peak_rss_mb"] > 100 for s in record["scales"])
+
+
+def test_stylize_runs_every_scale_as_the_command_line_does(tiny, tmp_path):
+    """Coarse to fine is the library's: `stylize()` with scales=2 gives `run`'s final image."""
+    content, style = images.deprocess(CONTENT), images.deprocess(STYLE)
+    config = optimize.Config(width=96, height=64, scales=2, iterations=3, save_every=2)
+    progress = list(optimize.stylize(content, style, tiny, config))
+    assert [p.image.shape[1:3] for p in progress if p.image is not None] == [(32, 48)] * 2 + [(64, 96)] * 2
+    Image.fromarray(content).save(tmp_path / "c.png")
+    Image.fromarray(style).save(tmp_path / "s.png")
+    weights.write_npz(tiny, tmp_path / "weights.npz")
+    out = tmp_path / "out"
+    cli.run(tmp_path / "c.png", [tmp_path / "s.png"], out, config, tmp_path / "weights.npz", log=print)
+    saved = np.asarray(Image.open(out / "2.png"))
+    np.testing.assert_array_equal(images.deprocess(progress[-1].image), saved)
