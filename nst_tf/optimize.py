@@ -192,8 +192,9 @@ class Progress:
       iteration: index of the step just taken (0-based, as the assignment counts).
       iterations: total number of steps.
       elapsed: seconds since the first step started.
-      costs: {"total", "content", "style"} of the image after this step, as floats,
-        on save iterations and the last one; else None.
+      costs: {"total", "content", "style"} of the image after this step, as floats, and "tv"
+        (its total variation, unweighted) when `tv_weight` > 0, on save iterations and the last
+        one; else None. total = alpha content + beta style (+ tv_weight tv).
       image: the image after this step, (1, H, W, 3) minus means, when `costs` is set.
       failure: why the run stopped early (a loss that is not finite), else None.
       stopped: on the last Progress of an L-BFGS run that ended before `iterations`, scipy's
@@ -573,6 +574,8 @@ class Stylizer:
         J, J_content, J_style = self.tiled.costs(image.numpy()) if self.tiled else self.evaluate(image)
         elapsed = time.perf_counter() - self.started if self.started else 0.0
         costs_now = {"total": float(J), "content": float(J_content), "style": float(J_style)}
+        if self.config.tv_weight:  # so that total = alpha content + beta style + tv_weight tv
+            costs_now["tv"] = float(costs.total_variation_cost(tf.convert_to_tensor(image)))
         return Progress(
             done - 1, self.config.iterations, elapsed, costs_now, self.problem.output(image.numpy()), failure
         )

@@ -231,9 +231,10 @@ def describe_costs(p, stylizer=None):
     c, (rate, eta) = p.costs, rate_and_eta(p)
     k, n = getattr(stylizer, "scale", (0, 1))
     where = f"[scale {k + 1}/{n}, {stylizer.config.width}x{stylizer.config.height}] " if n > 1 else ""
+    tv = f", tv cost = {c['tv']:.6g}" if "tv" in c else ""
     return (
         f"{where}Iteration {p.iteration}: total cost = {c['total']:.6g}, content cost = {c['content']:.6g}, "
-        f"style cost = {c['style']:.6g}  ({rate:.2f} s/it, ETA {eta})"
+        f"style cost = {c['style']:.6g}{tv}  ({rate:.2f} s/it, ETA {eta})"
     )
 
 

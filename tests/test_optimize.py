@@ -7,7 +7,7 @@ from conftest import EPS32
 
 from nst_tf import costs, images
 from nst_tf.errors import NstError
-from nst_tf.optimize import Adam, Config, stylize
+from nst_tf.optimize import Adam, Config, Stylizer, stylize
 from nst_tf.vgg import build_vgg
 
 CONTENT = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
@@ -116,3 +116,17 @@ def test_defaults_are_the_assignments():
         0,
     )
     assert list(c.style_layers) == costs.STYLE_LAYERS
+
+
+@pytest.mark.parametrize("tile_size", [0, 32])
+def test_reported_costs_add_up_with_the_tv_term(tiny, tile_size):
+    """With --tv_weight the report has the TV term too: total = alpha content + beta style + w tv."""
+    rng = np.random.default_rng(7)
+    content, style = (rng.integers(0, 256, (40, 56, 3), dtype=np.uint8) for _ in range(2))
+    config = Config(width=56, height=40, iterations=2, save_every=1, tv_weight=1e-3, tile_size=tile_size)
+    for p in Stylizer(content, style, tiny, config).steps():
+        c = p.costs
+        want = config.alpha * c["content"] + config.beta * c["style"] + config.tv_weight * c["tv"]
+        assert c["tv"] > 0 and c["total"] == pytest.approx(want, rel=1e-5)
+    plain = Config(width=56, height=40, iterations=1)
+    assert "tv" not in list(Stylizer(content, style, tiny, plain).steps())[0].costs
