@@ -133,11 +133,16 @@ def gram_target(a_S):
     return gram_of_positions(tf.reshape(a_S, [n_H * n_W, n_C])) / (n_H * n_W)
 
 
+def gram_style_cost(G_S, G_G):
+    """sum((G_S - G_G)^2) / (4 n_C^2) of two size-normalised Gram matrices (any float dtype)."""
+    n_C = float(G_S.shape[0])
+    return tf.reduce_sum(tf.square(G_S - G_G)) / (4.0 * n_C**2)
+
+
 def layer_style_cost_from_gram(G_S, a_G):
     """sum((G_S - G_G / (n_H n_W))^2) / (4 n_C^2): the assignment's layer cost, target precomputed."""
     n_H, n_W, n_C = _dims(a_G, "a_G")
-    G_G = gram_of_positions(tf.reshape(a_G, [n_H * n_W, n_C])) / (n_H * n_W)
-    return tf.reduce_sum(tf.square(G_S - G_G)) / (4.0 * n_C**2)
+    return gram_style_cost(G_S, gram_of_positions(tf.reshape(a_G, [n_H * n_W, n_C])) / (n_H * n_W))
 
 
 def mean_cov(a):

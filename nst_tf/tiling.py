@@ -108,9 +108,7 @@ def style_cost_from_moments(stats, targets, config):
     for layer, coeff in config.style_layers:
         s1, s2, m = stats[layer]  # float64
         if config.style_loss == "gram":
-            n_C = float(s2.shape[0])
-            gram = tf.cast(targets[layer], tf.float64)
-            total += coeff * tf.reduce_sum(tf.square(gram - s2 / m)) / (4.0 * n_C**2)
+            total += coeff * costs.gram_style_cost(tf.cast(targets[layer], tf.float64), s2 / m)
         else:
             mean = s1 / m
             cov = s2 / m - tf.tensordot(mean, mean, 0)
