@@ -31,11 +31,6 @@ UNTILED = ((512, 384), (768, 576), (1024, 768))
 TILED = (((1024, 768), 256), ((1536, 1152), 256), ((1024, 768), 512), ((1536, 1152), 512))
 
 
-def rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def child(width, height, tile, precision, images):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from nst_tf import images as nst_images
@@ -47,7 +42,7 @@ def child(width, height, tile, precision, images):
     import tensorflow as tf
 
     tf.constant(1.0).numpy()
-    base = rss_bytes()
+    base = optimize.resident_bytes()
     config = optimize.Config(
         width=width, height=height, iterations=2, save_every=100, tile_size=tile, precision=precision
     )

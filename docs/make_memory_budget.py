@@ -4,7 +4,7 @@
 
 Each run is the command line a user would type (Tübingen / The Starry Night, one scale, 2 Adam
 iterations), in a fresh process; its peak resident size (ru_maxrss, in run.json, and the
-maximum of /proc/<pid>/status VmRSS sampled every 0.2 s) is compared with the budget. The
+maximum of /proc/<pid>/status VmRSS sampled every 0.25 s) is compared with the budget. The
 section between the `<!-- budget -->` markers of docs/highres.md is replaced (make_highres.py
 keeps it when it re-renders the page); the numbers go to docs/highres/budget.json.
 """
@@ -20,23 +20,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "docs"))
+from make_highres import watch  # noqa: E402
+
 START, END = "<!-- budget -->", "<!-- /budget -->"
 PRECISIONS = ("float32", "bfloat16")
 HEADER = (
     "| precision | tile core (px) | optimisation (min) | peak RSS (GiB, ru_maxrss) | peak RSS sampled (GiB) "
     "| budget (GiB) | within |"
 )
-
-
-def vm_rss_mib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def run_one(args, precision, folder):
@@ -47,12 +39,12 @@ def run_one(args, precision, folder):
         "--height", str(args.height), "--iterations", str(args.iterations), "--save_every", "100",
         "--max_memory", str(args.max_memory), "--precision", precision, "--output_dir", str(out),
     ]  # fmt: skip
-    tick, sampled = time.perf_counter(), 0.0
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    while proc.poll() is None:
-        sampled = max(sampled, vm_rss_mib(proc.pid))
-        time.sleep(0.2)
-    log = proc.stdout.read()
+    tick = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as output:  # a file, not a pipe: nothing reads it while it runs
+        proc = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT, text=True)
+        sampled, _ = watch(proc, limit_mib=float("inf"))  # make_highres's sampler of /proc/<pid>/status
+        output.seek(0)
+        log = output.read()
     if proc.returncode:
         raise SystemExit(f"{precision} run failed:\n{log[-3000:]}")
     record = json.loads((out / "run.json").read_text())

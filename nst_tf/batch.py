@@ -52,6 +52,9 @@ MANIFEST_HEADER = (
 DONE = ("ok", "skipped")
 PREVIOUS = "previous"
 HASH_IGNORES = ("save_every",)  # settings that do not change the output image
+# Settings added after manifests existed, with the value every earlier run had: left out of the
+# hash at that value, so the pairs of older manifests still count as done.
+NEWER_FIELDS = {"precision": "float32"}
 
 FLAGS = flags.FLAGS
 
@@ -189,9 +192,11 @@ def file_digest(path, open_file=open):
 
 def settings_hash(config, weights_sha256, content_digest, style_digest, fmt):
     """16 hex digits over what decides the output image: settings, weights, both inputs, format."""
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in HASH_IGNORES}
-    if settings["precision"] == "float32":  # the field is newer than the manifests made in float32
-        del settings["precision"]
+    settings = {
+        k: v
+        for k, v in dataclasses.asdict(config).items()
+        if k not in HASH_IGNORES and NEWER_FIELDS.get(k, object()) != v
+    }
     record = {
         "config": settings,
         "weights": weights_sha256,

@@ -403,12 +403,13 @@ def resident_bytes():
         return 2**30  # a typical TensorFlow process with VGG-19 loaded
 
 
-def tile_core(config, shape, styles, precision="float32"):
+def tile_core(config, shape, styles, precision="float32", resident=None):
     """The tile core size to use (0: untiled), from `tile_size` or from the memory budget.
 
     The budget (`max_memory`, else `available_memory()`) is for the whole process: what it holds
-    already (`resident_bytes()`) plus the optimisation's peak (the per-pixel costs above). On a
-    GPU the activations live on the card, so the process's resident size does not count.
+    already (`resident`, default `resident_bytes()`) plus the optimisation's peak (the per-pixel
+    costs above). On a GPU the activations live on the card, so the process's resident size does
+    not count.
 
     Raises:
       NstError: `max_memory` is too small for even the smallest tile of this image.
@@ -416,7 +417,10 @@ def tile_core(config, shape, styles, precision="float32"):
     if config.tile_size:
         return config.tile_size
     budget = config.max_memory * 2**30 if config.max_memory else available_memory()
-    resident = 0 if tf.config.list_physical_devices("GPU") else resident_bytes()
+    if tf.config.list_physical_devices("GPU"):
+        resident = 0
+    elif resident is None:
+        resident = resident_bytes()
     fixed = resident + STEP_OVERHEAD
     largest = max([shape[0] * shape[1]] + [s.shape[1] * s.shape[2] for s in styles])
     untiled = fixed + largest * BYTES_PER_PIXEL[precision]
@@ -535,8 +539,8 @@ class Stylizer:
         self.precision = precision.resolve(config.precision)
         model = build_vgg(weights, config.pooling, outputs=sorted(set(needed)), precision=self.precision)
         self.resident = resident_bytes()  # what the process holds before the optimisation (run.json)
-        self.tile = tile_core(config, self.problem.content.shape[1:3], self.problem.styles, self.precision)
         p = self.problem
+        self.tile = tile_core(config, p.content.shape[1:3], p.styles, self.precision, self.resident)
         if self.tile:
             targets = tiling.style_targets(model, p.styles, p.blend, config, self.tile)
             self.tiled = tiling.TiledCost(model, p.content, targets, config, self.tile)

@@ -41,7 +41,7 @@ CACHE_NAME = "precision.json"
 
 def resolve(precision):
     """ "float32" or "bfloat16" for a requested precision; `auto` as the module docstring says."""
-    return choose()[0] if precision == "auto" else precision
+    return describe(precision)[0]
 
 
 def describe(precision):
@@ -92,9 +92,9 @@ def probe_key(flags):
     return f"{cpu_info()[0]}|{'+'.join(flags)}|tensorflow {tf.__version__}|{threads} threads"
 
 
-def cached_probe(flags, cache_dir=None):
+def cached_probe(flags):
     """`probe()`'s result for this machine, measured once and kept in `precision.json`."""
-    path = (cache_dir or weights.default_dir()) / CACHE_NAME
+    path = weights.default_dir() / CACHE_NAME
     key = probe_key(flags)
     try:
         known = json.loads(path.read_text())

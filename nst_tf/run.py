@@ -293,12 +293,15 @@ def run(
     tensorboard_dir=None,
     log=print,
     resume=False,
+    ran_in=None,
 ):
     """Stylise `content_path` with the style image(s) into `output_dir`; the CLI without flags.
 
     Writes what `model_nn` wrote, plus costs.csv, a contact sheet, a loss plot, an
     animation, run.json and the optimiser state (to resume), also when interrupted.
     With several scales, earlier scales save `scale<k>_<W>x<H>_<i>.png` and their costs.
+    `resume` continues the run saved in `output_dir`; `ran_in` is the precision it ran in so
+    far (from its run.json), so that a change is said and recorded.
 
     Returns:
       Path of the final image.
@@ -317,7 +320,6 @@ def run(
     phases["load_weights_s"] = time.perf_counter() - clock - phases["load_images_s"]
     requested = config.precision
     used, why = precision.describe(requested)
-    ran_in = previous_precision(out) if resume else None
     config = dataclasses.replace(config, precision=used)  # auto is decided once, here, and recorded
     record = run_record(content_path, style_paths, config, vgg_weights)
     record["precision"] = {"requested": requested, "reason": why}
@@ -436,14 +438,6 @@ def save_interrupted(stylizer, save, out, tally):
     )
 
 
-def previous_precision(out):
-    """The precision the run in `out` used so far (its run.json), or None if it does not say."""
-    try:
-        return json.loads((Path(out) / report.RUN_JSON).read_text())["config"].get("precision", "float32")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
 def resume_point(out, config, scales):
     """(scale, iterations done, checkpoint prefix) to continue the run in `out` from."""
     latest = report.latest_checkpoint(out)
@@ -501,12 +495,21 @@ def resume_main(out):
     fixed = [name for name in given if name not in RESUME_FLAGS]
     if fixed:
         raise NstError(f"--resume takes its settings from {out}/run.json; drop --{fixed[0]}")
-    content, styles, config, used = config_from_record(out)
+    content, styles, recorded, used = config_from_record(out)
     changes = {name: FLAGS[name].value for name in RESUME_FLAGS if FLAGS[name].present}
-    config = dataclasses.replace(config, **changes).validate()
+    config = dataclasses.replace(recorded, **changes).validate()
     if not Path(used["path"]).is_file() or weights.sha256_of(used["path"]) != used["sha256"]:
         raise NstError(f"--resume {out}: the weights it used ({used['path']}) are missing or changed")
-    run(content, styles, out, config, used["path"], FLAGS.tensorboard_dir, resume=True)
+    run(
+        content,
+        styles,
+        out,
+        config,
+        used["path"],
+        FLAGS.tensorboard_dir,
+        resume=True,
+        ran_in=recorded.precision,
+    )
 
 
 def main(argv):
