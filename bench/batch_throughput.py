@@ -30,7 +30,10 @@ import contention  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import nst_tf  # noqa: E402
-from nst_tf import batch, images, optimize, weights  # noqa: E402
+from nst_tf import images  # noqa: E402
+from nst_tf.app import batch  # noqa: E402
+from nst_tf.methods.gatys import optimize  # noqa: E402
+from nst_tf.nets import weights  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 SHARED_IMAGES = BENCH.parent.parent / "shared" / "images"

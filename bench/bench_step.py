@@ -38,7 +38,9 @@ import timing  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import nst_tf  # noqa: E402
-from nst_tf import images, optimize, weights  # noqa: E402
+from nst_tf import images  # noqa: E402
+from nst_tf.methods.gatys import optimize  # noqa: E402
+from nst_tf.nets import layers, weights  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -83,9 +85,9 @@ def _ours(precision="float32"):
     config = optimize.Config()
     content = tuple(name for name, _ in config.content_layers)
     style = tuple(name for name, _ in config.style_layers)
-    deepest = max(content + style, key=weights.CONV_LAYERS.index)
+    deepest = max(content + style, key=layers.CONV_LAYERS.index)
     note = (
-        f"nst_tf.optimize.stylize, Config defaults: content {', '.join(content)}, "
+        f"nst_tf.methods.gatys.optimize.stylize, Config defaults: content {', '.join(content)}, "
         f"style {', '.join(style)}, {config.pooling} pool, {config.optimizer}, precision {precision}"
     )
     if precision == "float32":
@@ -152,7 +154,7 @@ def log(message):
 def conv_shapes(width, height):
     """(layer, h, w, c_in, c_out) of each VGG-19 conv for a width x height input (2x2/2 SAME pools)."""
     shapes, h, w, c_in = [], height, width, 3
-    for block, n, c_out in weights.BLOCKS:
+    for block, n, c_out in layers.BLOCKS:
         if block > 1:
             h, w = -(-h // 2), -(-w // 2)
         for conv in range(1, n + 1):

@@ -21,8 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from nst_tf import images, precision, weights  # noqa: E402
-from nst_tf.vgg import build_vgg  # noqa: E402
+from nst_tf import images, precision  # noqa: E402
+from nst_tf.nets import weights  # noqa: E402
+from nst_tf.nets.vgg import build_vgg  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))

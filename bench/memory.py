@@ -9,7 +9,7 @@ tile core size (0: untiled), and reports its peak RSS. Least squares then give, 
   pixel (image, Adam's moments, the gradient, content activations), d: bytes per pixel of one
   tile (core plus margins) computed eagerly
 
-`optimize.BYTES_PER_PIXEL`, `optimize.WHOLE_IMAGE_BYTES_PER_PIXEL` come from these numbers.
+`memory.BYTES_PER_PIXEL`, `memory.WHOLE_IMAGE_BYTES_PER_PIXEL` come from these numbers.
 
 Usage: `python bench/memory.py` (about 15 minutes on 2 cores); writes bench/results/memory.json.
 """
@@ -34,7 +34,8 @@ TILED = (((1024, 768), 256), ((1536, 1152), 256), ((1024, 768), 512), ((1536, 11
 def child(width, height, tile, precision, images):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from nst_tf import images as nst_images
-    from nst_tf import optimize, tiling, weights
+    from nst_tf.methods.gatys import memory, optimize, tiling
+    from nst_tf.nets import weights
 
     vgg_weights = weights.resolve_weights(None)
     content = nst_images.load_image(Path(images) / "tubingen.jpg")
@@ -42,7 +43,7 @@ def child(width, height, tile, precision, images):
     import tensorflow as tf
 
     tf.constant(1.0).numpy()
-    base = optimize.resident_bytes()
+    base = memory.resident_bytes()
     config = optimize.Config(
         width=width, height=height, iterations=2, save_every=100, tile_size=tile, precision=precision
     )

@@ -28,7 +28,9 @@ sys.path.insert(0, str(BENCH))
 import contention  # noqa: E402
 import make_quality  # noqa: E402
 
-from nst_tf import images, optimize, weights  # noqa: E402
+from nst_tf import images  # noqa: E402
+from nst_tf.methods.gatys import optimize  # noqa: E402
+from nst_tf.nets import weights  # noqa: E402
 
 SHARED_IMAGES = ROOT.parent / "shared" / "images"
 MILESTONES = (50, 100, 200)  # Adam steps whose loss becomes a target

@@ -28,8 +28,8 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "bench")]
 from conftest import _mat_layer  # noqa: E402
 from timing import cpuinfo_field, time_steps  # noqa: E402
 
-from nst_tf import untrusted, weights  # noqa: E402
-from nst_tf.weights import BLOCKS, CONV_LAYERS  # noqa: E402
+from nst_tf.nets import untrusted, weights  # noqa: E402
+from nst_tf.nets.layers import BLOCKS, CONV_LAYERS  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "weights_startup.json"
 FULLY_CONNECTED = (("fc6", (7, 7, 512, 4096)), ("fc7", (1, 1, 4096, 4096)), ("fc8", (1, 1, 4096, 1000)))
@@ -66,7 +66,7 @@ def timed(fn, repeat=3):
 
 
 def adam_step_seconds(vgg_weights):
-    from nst_tf.optimize import Config, Stylizer
+    from nst_tf.methods.gatys.optimize import Config, Stylizer
 
     rng = np.random.default_rng(1)
     content = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)

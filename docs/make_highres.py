@@ -37,7 +37,7 @@ MAX_MEMORY = 6.0  # GiB budget of the automatic choice at the example's small sc
 ALIGN = 16  # tiling.ALIGN: tile edges lie on multiples of it
 TINY = (64, 48)  # the baseline run: TensorFlow, the weights and next to no activations
 MIB = 2**20
-ESTIMATE_BPP = 4096  # optimize.BYTES_PER_PIXEL: used to estimate the first untiled run
+ESTIMATE_BPP = 4096  # memory.BYTES_PER_PIXEL: used to estimate the first untiled run
 BY_EYE_START, BY_EYE_END = "<!-- by-eye -->", "<!-- /by-eye -->"
 
 
@@ -71,7 +71,9 @@ def _nst():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from nst_tf import images, optimize, tiling, weights
+    from nst_tf import images
+    from nst_tf.methods.gatys import optimize, tiling
+    from nst_tf.nets import weights
 
     return tf, images, optimize, tiling, weights
 
@@ -154,7 +156,7 @@ def run_scale(spec):
 def run_exactness(spec):
     """Loss and gradient of the real VGG-19 at one size, untiled and tiled: their largest difference."""
     tf, images, optimize, tiling, weights = _nst()
-    from nst_tf.vgg import build_vgg
+    from nst_tf.nets.vgg import build_vgg
 
     vgg = weights.resolve_weights(None, log=lambda message: None)
     content, style = images.load_image(spec["content"]), images.load_image(spec["style"])
@@ -763,7 +765,7 @@ def render_bpp_section(results, f):
         lines.append(
             f"\nThe slope of peak RSS against pixels is **{slope:.0f} bytes per pixel**, against "
             f"the estimate "
-            f"`optimize.BYTES_PER_PIXEL = {ESTIMATE_BPP}` that `tile_core()` uses to decide whether to tile "
+            f"`memory.BYTES_PER_PIXEL = {ESTIMATE_BPP}` that `tile_core()` uses to decide whether to tile "
             f"and how large a tile may be. {recommend(results, slope)}"
         )
     for r in skipped:

@@ -75,7 +75,7 @@ def section(record):
 
 Made by `python docs/make_memory_budget.py` on {record["date"]} ({record["machine"]}). Before, the
 budget counted only the activations, and `--width 4096 --height 3072 --iterations 2 --max_memory 8`
-peaked at 9.6 GiB resident. `optimize.tile_core` now counts what the process already holds
+peaked at 9.6 GiB resident. `memory.tile_core` now counts what the process already holds
 (`resident_bytes()`: Python, TensorFlow, the weights, the images), the whole-image arrays per pixel
 and the tile's own peak per pixel, per precision (`BYTES_PER_PIXEL`, `TILE_BYTES_PER_PIXEL`,
 `WHOLE_IMAGE_BYTES_PER_PIXEL`, `STEP_OVERHEAD`, measured by `bench/memory.py`), and takes the largest

@@ -25,8 +25,11 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 import nst_tf  # noqa: E402
-from nst_tf import images, optimize, precision, report, weights  # noqa: E402
-from nst_tf.vgg import build_vgg  # noqa: E402
+from nst_tf import images, precision  # noqa: E402
+from nst_tf.app import report  # noqa: E402
+from nst_tf.methods.gatys import optimize  # noqa: E402
+from nst_tf.nets import weights  # noqa: E402
+from nst_tf.nets.vgg import build_vgg  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = "python docs/make_precision.py"

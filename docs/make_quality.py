@@ -25,8 +25,10 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 import nst_tf  # noqa: E402
-from nst_tf import costs, images, optimize, weights  # noqa: E402
-from nst_tf.vgg import build_vgg  # noqa: E402
+from nst_tf import costs, images  # noqa: E402
+from nst_tf.methods.gatys import optimize  # noqa: E402
+from nst_tf.nets import weights  # noqa: E402
+from nst_tf.nets.vgg import build_vgg  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = "python docs/make_quality.py"
@@ -774,9 +776,11 @@ def preset_check():
         if getattr(current, f.name) != getattr(PROPOSED_PRESET, f.name) and f.name != "save_every"
     ]
     if not differ:
-        return "`nst_tf.optimize.PRESETS['quality']` is this proposal."
+        return "`nst_tf.methods.gatys.optimize.PRESETS['quality']` is this proposal."
     return (
-        "`nst_tf.optimize.PRESETS['quality']` when this file was written differs: " + "; ".join(differ) + "."
+        "`nst_tf.methods.gatys.optimize.PRESETS['quality']` when this file was written differs: "
+        + "; ".join(differ)
+        + "."
     )
 
 
@@ -858,7 +862,8 @@ COMPARE_METHOD = """\
 Both optimisers minimise the assignment's loss exactly (alpha 10, beta 40, Gram style loss, content
 conv4_2, conv1_1 … conv5_1 at 0.2 each, no TV) from the same start (the assignment's noisy content,
 seed 1), at {w}×{h}: Adam (lr 2) for {its} steps, L-BFGS-B (history 10, pixels boxed to 0–255) for up
-to {its} iterations. Each run is one `nst_tf.optimize.stylize()` call with `save_every={its}`, so no
+to {its} iterations. Each run is one `nst_tf.methods.gatys.optimize.stylize()` call with
+`save_every={its}`, so no
 extra forward passes are made except the one report after the first step (the same for both).
 
 The loss of every iterate is recorded without extra work: this script wraps

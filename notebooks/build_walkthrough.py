@@ -73,9 +73,9 @@ code(r'''
     from matplotlib.colors import PowerNorm
 
     from nst_tf import costs, images
-    from nst_tf.optimize import Config, stylize
-    from nst_tf.vgg import build_vgg
-    from nst_tf.weights import resolve_weights
+    from nst_tf.methods.gatys.optimize import Config, stylize
+    from nst_tf.nets.vgg import build_vgg
+    from nst_tf.nets.weights import resolve_weights
 
     plt.rcParams.update({"figure.dpi": 72, "font.size": 9, "image.interpolation": "nearest"})
     WIDTH, HEIGHT = SIZE

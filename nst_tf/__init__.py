@@ -7,11 +7,11 @@ name that needs it is first used, so `python -m nst_tf.run` can quiet it first.
 __version__ = "1.0.0"
 
 _LAZY = {
-    "load_vgg_model": "nst_tf.vgg",
-    "build_vgg": "nst_tf.vgg",
-    "stylize": "nst_tf.optimize",
-    "Config": "nst_tf.optimize",
-    "resolve_weights": "nst_tf.weights",
+    "load_vgg_model": "nst_tf.nets.vgg",
+    "build_vgg": "nst_tf.nets.vgg",
+    "stylize": "nst_tf.methods.gatys.optimize",
+    "Config": "nst_tf.methods.gatys.optimize",
+    "resolve_weights": "nst_tf.nets.weights",
 }
 
 

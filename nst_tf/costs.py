@@ -36,7 +36,12 @@ def compute_content_cost(a_C, a_G):
       Scalar tensor.
     """
     _same_shape(a_C, a_G, ("a_C", "a_G"))
-    n_H, n_W, n_C = _dims(a_G, "a_G")
+    return content_cost_share(a_C, a_G, *_dims(a_G, "a_G"))
+
+
+def content_cost_share(a_C, a_G, n_H, n_W, n_C):
+    """sum((a_C - a_G)^2) / (4 n_H n_W n_C) with the sizes of the whole activation map, so that the
+    shares of the parts of an image (tiles) add up to its `compute_content_cost`."""
     return tf.reduce_sum(tf.square(a_C - a_G)) / (4.0 * n_H * n_W * n_C)
 
 

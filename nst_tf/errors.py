@@ -1,12 +1,60 @@
-"""The project's own error: a problem the user can fix, told in one line."""
+"""The project's own errors: problems the user can fix, told in one line."""
+
+import re
 
 
 class NstError(Exception):
     """A user-facing error: bad input, unusable weights, unwritable output.
 
-    The message is one line that names the file or flag at fault and says what to
-    do. `nst_tf.run` prints it without a traceback and exits non-zero.
+    The message is one line that names the file or setting at fault and says what to
+    do. The command line prints it without a traceback and exits with status 2.
     """
+
+
+class SettingsMentionedError(NstError):
+    """An error whose message mentions settings by name (`settings`), which the command line
+    shows as their flags (`text(lambda name: f"--{name}")`)."""
+
+    def __init__(self, message, settings=()):
+        self.message, self.settings = message, tuple(settings)
+        super().__init__(message)
+
+    def text(self, rename=None):
+        """The message with every mentioned setting (a whole word) renamed, e.g. to its flag."""
+        if rename is None:
+            return self.message
+        text = self.message
+        for name in self.settings:
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}\b", lambda m, name=name: rename(name), text)
+        return text
+
+
+class SettingError(SettingsMentionedError):
+    """A setting that cannot work: `setting=value: why`.
+
+    Library code names the setting (a field of a settings dataclass, or an argument such as
+    `output_dir`); the command line shows it as its flag (`--setting=value: why`). A `why`
+    containing `{setting}` is the whole message, with the setting's name put in there.
+    """
+
+    def __init__(self, setting, why, value=None):
+        self.setting, self.why, self.value = setting, why, value
+        if "{setting}" in why:
+            message = why.replace("{setting}", setting)
+        elif value is not None:
+            message = f"{setting}={value}: {why}"
+        else:
+            message = f"{setting}: {why}"
+        super().__init__(message, (setting,))
+
+    def text(self, rename=None):
+        """The message with the setting called `rename(setting)` (its flag, say) instead."""
+        if rename is None:
+            return self.message
+        name = rename(self.setting)
+        if "{setting}" in self.why:
+            return self.why.replace("{setting}", name)
+        return f"{name}={self.value}: {self.why}" if self.value is not None else f"{name}: {self.why}"
 
 
 class WeightsError(NstError):

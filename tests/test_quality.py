@@ -8,7 +8,7 @@ from PIL import Image
 
 from nst_tf import colors, images
 from nst_tf.errors import NstError
-from nst_tf.optimize import PRESETS, Config, parse_layers, stylize
+from nst_tf.methods.gatys.optimize import PRESETS, Config, parse_layers, stylize
 
 RNG = np.random.default_rng(0)
 CONTENT = np.asarray(Image.fromarray(RNG.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize((80, 60)))
@@ -124,7 +124,7 @@ def test_parse_layers():
     assert parse_layers("conv1_1,conv2_1,conv3_1,conv4_1,conv5_1", "s") == tuple(
         (f"conv{i}_1", 0.2) for i in range(1, 6)
     )
-    with pytest.raises(NstError, match="--style_layers"):
+    with pytest.raises(NstError, match="style_layers"):
         parse_layers("conv1_1:heavy", "style_layers")
 
 

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_tf import images, report
+from nst_tf import images
+from nst_tf.app import report
 from nst_tf.errors import NstError
-from nst_tf.optimize import Progress
+from nst_tf.methods.gatys.optimize import Progress
 
 
 def fake_run(folder, iterations=7, save_every=2):

@@ -28,9 +28,11 @@ from hypothesis import strategies as st
 from PIL import Image
 from torch_format import legacy_bytes
 
-from nst_tf import images, report, torchfile, untrusted, weights
+from nst_tf import images
+from nst_tf.app import report
 from nst_tf.errors import NstError, WeightsError
-from nst_tf.optimize import Config, Stylizer
+from nst_tf.methods.gatys.optimize import Config, Stylizer
+from nst_tf.nets import torchfile, untrusted, weights
 
 CONTENT = np.random.default_rng(0).integers(0, 256, (36, 48, 3), dtype=np.uint8)
 STYLE = np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)
@@ -66,11 +68,6 @@ def cli(*args, home, cwd):
     env = {**os.environ, "NST_TF_HOME": str(home)}
     return subprocess.Popen([sys.executable, "-m", "nst_tf.run", *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def home(tiny_home):
-    return tiny_home
 
 
 ARGS = [

@@ -9,11 +9,6 @@ from conftest import cli
 from PIL import Image
 
 
-@pytest.fixture(scope="session")
-def home(tiny_home):
-    return tiny_home
-
-
 def assert_one_line_error(done, *words):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -143,4 +138,4 @@ def test_lbfgs_that_cannot_improve_still_writes_its_image_and_says_why(tmp_path,
     assert (out / "generated_image.jpg").is_file()
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "complete" and record["iterations_done"] == 1
-    assert "CONVERGENCE" in record["scales"][0]["lbfgs_stopped"]
+    assert "CONVERGENCE" in record["scales"][0]["stopped"]

@@ -7,10 +7,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from nst_tf import images, optimize, tiling, weights
-from nst_tf import run as cli
+from nst_tf import images
+from nst_tf.app import single
 from nst_tf.errors import NstError
-from nst_tf.vgg import build_vgg
+from nst_tf.methods.gatys import memory, optimize, tiling
+from nst_tf.nets import weights
+from nst_tf.nets.vgg import build_vgg
 
 RNG = np.random.default_rng(0)
 H, W = 200, 264
@@ -72,33 +74,33 @@ def test_stylizer_tiles_when_told_or_when_memory_is_short(tiny):
     plain = list(optimize.Stylizer(content, style, tiny, base).steps())
     told = optimize.Stylizer(content, style, tiny, dataclasses.replace(base, tile_size=64))
     assert told.tile == 64 and plain and optimize.Stylizer(content, style, tiny, base).tile == 0
-    with pytest.raises(NstError, match=r"--max_memory=0.05: a 264x200 run needs at least .* GiB here"):
+    with pytest.raises(NstError, match=r"max_memory=0.05: a 264x200 run needs at least .* GiB here"):
         optimize.Stylizer(content, style, tiny, dataclasses.replace(base, max_memory=0.05))
     tiled = list(told.steps())
     for a, b in zip(plain, tiled):
         np.testing.assert_allclose(a.costs["total"], b.costs["total"], rtol=1e-4)
         assert np.abs(a.image - b.image).max() < 0.05  # Adam's first steps move pixels by ~lr
-    with pytest.raises(NstError, match="--tile_size"):
+    with pytest.raises(NstError, match="tile_size"):
         dataclasses.replace(base, tile_size=50).validate()
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_the_memory_budget_holds_what_the_process_has_and_the_tiles(monkeypatch, precision):
     """tile_core: untiled when the whole step fits beside what is resident, else the largest tile."""
-    monkeypatch.setattr(optimize, "resident_bytes", lambda: 2**30)
+    monkeypatch.setattr(memory, "resident_bytes", lambda: 2**30)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     config = optimize.Config(width=4096, height=3072, max_memory=8, precision=precision)
     shape, styles = (3072, 4096), [np.zeros((1, 3072, 4096, 3), np.float32)]
-    core = optimize.tile_core(config, shape, styles, precision)
-    fixed = 2**30 + optimize.STEP_OVERHEAD + 4096 * 3072 * optimize.WHOLE_IMAGE_BYTES_PER_PIXEL
+    core = memory.tile_core(config, shape, styles, precision)
+    fixed = 2**30 + memory.STEP_OVERHEAD + 4096 * 3072 * memory.WHOLE_IMAGE_BYTES_PER_PIXEL
 
     def peak(core):
-        return fixed + (core + 2 * 80) ** 2 * optimize.TILE_BYTES_PER_PIXEL[precision]
+        return fixed + (core + 2 * 80) ** 2 * memory.TILE_BYTES_PER_PIXEL[precision]
 
     assert core % tiling.ALIGN == 0 and peak(core) <= 8 * 2**30 < peak(core + tiling.ALIGN)  # the largest
     small = dataclasses.replace(config, width=1024, height=768)
-    fits = 2**30 + optimize.STEP_OVERHEAD + 1024 * 768 * optimize.BYTES_PER_PIXEL[precision] <= 8 * 2**30
-    assert fits and optimize.tile_core(small, (768, 1024), [styles[0][:, :768, :1024]], precision) == 0
+    fits = 2**30 + memory.STEP_OVERHEAD + 1024 * 768 * memory.BYTES_PER_PIXEL[precision] <= 8 * 2**30
+    assert fits and memory.tile_core(small, (768, 1024), [styles[0][:, :768, :1024]], precision) == 0
 
 
 @pytest.mark.parametrize("preserve_colors", ["none", "luminance", "histogram"])
@@ -193,6 +195,6 @@ def test_stylize_runs_every_scale_as_the_command_line_does(tiny, tmp_path):
     Image.fromarray(style).save(tmp_path / "s.png")
     weights.write_npz(tiny, tmp_path / "weights.npz")
     out = tmp_path / "out"
-    cli.run(tmp_path / "c.png", [tmp_path / "s.png"], out, config, tmp_path / "weights.npz", log=print)
+    single.run(tmp_path / "c.png", [tmp_path / "s.png"], out, config, tmp_path / "weights.npz", log=print)
     saved = np.asarray(Image.open(out / "2.png"))
     np.testing.assert_array_equal(images.deprocess(progress[-1].image), saved)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from torch_format import legacy_bytes, main_pickle, malicious_pickle, zip_bytes
 
-from nst_tf import torchfile
 from nst_tf.errors import UnsafeWeightsError, WeightsError
+from nst_tf.nets import torchfile
 
 
 def sample():

@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import write_matconvnet
 
 from nst_tf import load_vgg_model
-from nst_tf.vgg import build_vgg, layer_names
+from nst_tf.nets.vgg import build_vgg, layer_names
 
 KEYS = [
     "input",

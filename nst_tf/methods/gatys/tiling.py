@@ -27,7 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import costs
-from nst_tf.weights import layer_names
+from nst_tf.methods.gatys.losses import style_loss, total
+from nst_tf.nets.layers import layer_names
 
 ALIGN = 16  # the downsampling of conv5_x: tile edges on multiples of it keep every layer aligned
 
@@ -104,17 +105,10 @@ def accumulate(stats, layer, a):
 
 def style_cost_from_moments(stats, targets, config):
     """J_style of the whole image from its per-layer moments (the same value as untiled)."""
-    total = 0.0
-    for layer, coeff in config.style_layers:
-        s1, s2, m = stats[layer]  # float64
-        if config.style_loss == "gram":
-            total += coeff * costs.gram_style_cost(tf.cast(targets[layer], tf.float64), s2 / m)
-        else:
-            mean = s1 / m
-            cov = s2 / m - tf.tensordot(mean, mean, 0)
-            target = [tf.cast(t, tf.float64) for t in targets[layer]]
-            total += coeff * costs.w2_from_moments(target, mean, cov)
-    return total
+    loss = style_loss(config)
+    return sum(
+        coeff * loss.cost_from_moments(targets[layer], *stats[layer]) for layer, coeff in config.style_layers
+    )
 
 
 class TiledCost:
@@ -162,8 +156,7 @@ class TiledCost:
             a_C = self.a_C[layer][
                 :, core[0] // j : core[0] // j + a_G.shape[1], core[2] // j : core[2] // j + a_G.shape[2]
             ]
-            n_H, n_W, n_C = self.a_C[layer].shape[1:]
-            J += weight * tf.reduce_sum(tf.square(a_C - a_G)) / (4.0 * n_H * n_W * n_C)
+            J += weight * costs.content_cost_share(a_C, a_G, *self.a_C[layer].shape[1:])
         return J
 
     def _surrogate_grad(self, piece, dstats, core, tile):
@@ -195,10 +188,7 @@ class TiledCost:
         return self._total(image, J_content, J_style), J_content, J_style
 
     def _total(self, image, J_content, J_style):
-        J = self.config.alpha * J_content + self.config.beta * J_style
-        if self.config.tv_weight:
-            J += self.config.tv_weight * float(costs.total_variation_cost(tf.constant(image)))
-        return J
+        return float(total(J_content, J_style, tf.constant(image), self.config))
 
     def __call__(self, image, offset=(0, 0)):
         """(J, J_content, J_style, gradient) of the (1, H, W, 3) numpy image, as untiled."""
@@ -241,12 +231,9 @@ def style_targets(model, styles, blend, config, core):
             for layer in layers:
                 accumulate(stats, layer, core_slice(out[layer], layer, c, t, style.shape[1:3]))
         per_style.append(stats)
-    for layer in layers:
+    loss = style_loss(config)
+    for layer in layers:  # the moments of the mixture of the styles, then the target
         mean = sum(w * s[layer][0] / s[layer][2] for w, s in zip(blend, per_style))
         second = sum(w * s[layer][1] / s[layer][2] for w, s in zip(blend, per_style))
-        if config.style_loss == "gram":
-            targets[layer] = tf.cast(second, tf.float32)
-        else:
-            cov = second - tf.tensordot(mean, mean, 0)
-            targets[layer] = costs.gaussian_target(tf.cast(mean, tf.float32), tf.cast(cov, tf.float32))
+        targets[layer] = loss.target_from_moments(mean, second)
     return targets

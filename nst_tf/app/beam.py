@@ -1,6 +1,6 @@
-"""The batch as an Apache Beam pipeline (`pip install 'nst_tf[beam]'`): `python -m nst_tf.beam_pipeline`.
+"""The batch as an Apache Beam pipeline (`pip install 'nst_tf[beam]'`): `python -m nst_tf.app.beam`.
 
-Same flags, names, manifest and settings hash as `nst_tf.batch`, so either can resume the
+Same flags, names, manifest and settings hash as `nst_tf.app.batch`, so either can resume the
 other's work. Each pair is one element; a DoFn loads the weights and builds VGG-19 once in
 `setup()`. Files go through `apache_beam.io.filesystems.FileSystems` (local, gs://, s3://, ...
 with the matching Beam extra), each written to a temporary name and renamed onto its final,
@@ -10,17 +10,18 @@ pair-derived name, so a retried bundle overwrites the same file and no reader se
 import json
 import logging
 import os
-import shlex
 import shutil
 import tempfile
 import uuid
 from pathlib import Path, PurePosixPath
 
-from nst_tf import batch, images, report, weights
-from nst_tf.errors import NstError
+from nst_tf import images, methods
+from nst_tf.app import batch, report
+from nst_tf.errors import NstError, SettingError
+from nst_tf.nets import weights
 
 
-class BeamMissingError(NstError, ImportError):
+class BeamMissingError(SettingError, ImportError):
     """Apache Beam is not installed: an ImportError, told in one line by the command line."""
 
 
@@ -32,7 +33,7 @@ try:
     from apache_beam.options.pipeline_options import PipelineOptions
 except ImportError:
     raise BeamMissingError(
-        "a Beam --runner needs Apache Beam: pip install 'nst_tf[beam]' (or use --runner local)"
+        "runner", "a Beam {setting} needs Apache Beam: pip install 'nst_tf[beam]' (or use {setting} local)"
     )
 finally:
     logging.disable(logging.NOTSET)
@@ -76,18 +77,18 @@ def local_copy(path, folder):
     return target
 
 
-def expand(value, flag):
+def expand(value, setting):
     """`batch.expand` for any file system: folders (remote ones end in /), globs, files."""
     items = [item.strip() for item in (value or "").split(",") if item.strip()]
     if all(is_local(item) for item in items):
-        return batch.expand(value, flag)
+        return batch.expand(value, setting)
     found = []
     for item in items:
-        found += batch.expand(item, flag) if is_local(item) else _match(item, flag)
+        found += batch.expand(item, setting) if is_local(item) else _match(item, setting)
     return list(dict.fromkeys(found))
 
 
-def _match(item, flag):
+def _match(item, setting):
     if PurePosixPath(item).suffix.lower() in batch.IMAGE_SUFFIXES and not any(c in item for c in "*?["):
         return [item]
     pattern = item if any(c in item for c in "*?[") else FileSystems.join(item, "*")
@@ -97,7 +98,7 @@ def _match(item, flag):
         if batch.is_image_name(PurePosixPath(m.path))
     )
     if not found:
-        raise NstError(f"--{flag}: {item!r} holds or matches no image")
+        raise SettingError(setting, f"{item!r} holds or matches no image")
     return found
 
 
@@ -134,16 +135,19 @@ def write_manifest(new_rows, output_dir, jobs, done, old):
 
 
 class StylizeFn(beam.DoFn):
-    """Stylise one pair (a `batch.Job`); yields its manifest row. Weights and VGG-19 load once per
-    DoFn instance, in `setup()`; style targets are cached across the pairs it processes."""
+    """Stylise one pair (a `batch.Job`); yields its manifest row. The weights and the method's engine
+    load once per DoFn instance, in `setup()`; prepared styles are kept across the pairs it processes.
+    The method travels by name: the worker looks it up in its own registry."""
 
-    def __init__(self, config, weights_path, output_dir):
-        self.config, self.weights_path, self.output_dir = config, weights_path, str(output_dir)
+    def __init__(self, method_name, config, weights_path, output_dir):
+        self.method_name, self.config = method_name, config
+        self.weights_path, self.output_dir = weights_path, str(output_dir)
 
     def setup(self):
         self.tmp = tempfile.mkdtemp(prefix="nst_tf_beam-")
         path = local_copy(self.weights_path, self.tmp)
-        self.stylist = batch.Stylist(weights.resolve_weights(path, log=logging.info), self.config)
+        vgg_weights = weights.resolve_weights(path, log=logging.info)
+        self.stylist = batch.Stylist(vgg_weights, self.config, methods.get(self.method_name))
 
     def load(self, path):
         """`images.load_image` for any file system; errors name the original path."""
@@ -177,14 +181,14 @@ def weights_sha256(path, log=print):
     return batch.file_digest(path, open_file)
 
 
-def build(pipeline, output_dir, config, weights_path, jobs, done, old):
+def build(pipeline, output_dir, config, weights_path, jobs, done, old, method_name=methods.DEFAULT):
     """Add the batch to `pipeline`: pairs -> StylizeFn -> the manifest."""
     pending = [job for job in jobs if job.name not in done]
     rows = (
         pipeline
         | "Pairs" >> beam.Create(pending)
         | "Spread" >> beam.Reshuffle()
-        | "Stylize" >> beam.ParDo(StylizeFn(config, weights_path, output_dir))
+        | "Stylize" >> beam.ParDo(StylizeFn(method_name, config, weights_path, output_dir))
     )
     _ = (
         rows
@@ -208,57 +212,37 @@ def _runner(name):
 
 
 def run_pipeline(
-    pairs, output_dir, config, weights_path=None, fmt="jpg", runner=DEFAULT_RUNNER, options=(), log=print
+    pairs,
+    output_dir,
+    config,
+    weights_path=None,
+    fmt="jpg",
+    runner=DEFAULT_RUNNER,
+    options=(),
+    log=print,
+    method=None,
 ):
     """Run the batch on a Beam runner; `batch.run_batch`'s arguments, less the local-only ones.
 
     Args:
+      runner: a Beam runner's name ("local" means DirectRunner here).
       options: more Beam pipeline options, as command-line strings.
 
     Returns:
       The manifest rows of this batch's pairs, in order.
     """
+    method = method or methods.get()
+    runner = DEFAULT_RUNNER if runner == "local" else runner
     config.validate()
-    batch.check_supported(config)
+    batch.check_options(config, 1, False, method)
     output_dir = str(report.prepare_output_dir(output_dir)) if is_local(output_dir) else str(output_dir)
     io_functions = {"join": FileSystems.join, "open_file": open_file}
-    jobs = batch.plan_jobs(pairs, output_dir, config, weights_sha256(weights_path, log), fmt, **io_functions)
+    sha256 = weights_sha256(weights_path, log)
+    jobs = batch.plan_jobs(pairs, output_dir, config, sha256, fmt, method=method, **io_functions)
     old = load_manifest(output_dir)
     done, pending = batch.split_done(jobs, old, FileSystems.exists)
-    log(f"{len(jobs)} pairs: {len(done)} done before, {len(pending)} to run on {runner}")
+    log(f"{len(jobs)} pairs: {len(done)} done before, {len(pending)} to run on {runner}; {method.name}")
     with beam.Pipeline(runner=_runner(runner), options=PipelineOptions(options)) as pipeline:
-        build(pipeline, output_dir, config, weights_path, jobs, done, old)
+        build(pipeline, output_dir, config, weights_path, jobs, done, old, method.name)
     rows = load_manifest(output_dir)
     return [rows[job.name] for job in jobs if job.name in rows]
-
-
-def run_from_flags(config, previous):
-    """`nst_tf.batch`'s main for a Beam `--runner`; exit status 1 when a pair failed."""
-    flags = batch.FLAGS
-    if previous:
-        raise NstError("--init previous runs frame after frame; use --runner local for it")
-    if flags.images_per_batch != 1:
-        raise NstError("--images_per_batch applies to --runner local; Beam runs pairs in parallel instead")
-    runner = DEFAULT_RUNNER if flags.runner == "local" else flags.runner
-    rows = run_pipeline(
-        batch.pairs_from_flags(expand),
-        flags.output_dir,
-        config,
-        flags.weights,
-        flags.format,
-        runner,
-        shlex.split(flags.pipeline_options),
-    )
-    text, failed = batch.summary(rows, flags.output_dir)
-    print(text)
-    return 1 if failed else 0
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise NstError(f"unexpected argument {argv[1]!r}; flags look like --content=FOLDER")
-    return run_from_flags(*batch.config_from_flags())
-
-
-if __name__ == "__main__":
-    batch.entry(main)

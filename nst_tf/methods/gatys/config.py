@@ -1,0 +1,147 @@
+"""The optimisation's settings (the single home of their defaults), its presets, layer lists."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from nst_tf import costs, images
+from nst_tf.errors import SettingError
+from nst_tf.methods.base import Settings
+from nst_tf.methods.gatys import losses, tiling
+from nst_tf.nets.layers import POOLINGS, layer_names
+
+OPTIMIZERS = ("adam", "lbfgs")
+INITS = ("noise", "content", "random")
+STYLE_LOSSES = tuple(losses.STYLE_LOSSES)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(Settings):
+    """Every setting of an optimisation (the shared ones in `Settings`); the defaults are the
+    assignment's (`--preset assignment`).
+
+    Attributes:
+      iterations: optimisation steps (the assignment's `num_iterations`); L-BFGS iterations
+        for `optimizer="lbfgs"`.
+      save_every: report costs and yield the image every this many steps.
+      learning_rate: Adam's learning rate on raw pixel values (0-255 scale).
+      alpha: weight of the content cost.
+      beta: weight of the style cost.
+      noise_ratio: share of uniform noise in the starting image (`init="noise"`).
+      pooling: "avg" (the assignment's) or "max".
+      content_layers: (layer, weight) pairs of the content cost.
+      style_layers: (layer, coefficient) pairs of the style cost.
+      optimizer: "adam" (the assignment's) or "lbfgs" (scipy's L-BFGS-B, pixels kept in range).
+      lbfgs_history: number of corrections L-BFGS keeps.
+      init: "noise" (the assignment's noisy content), "content", "random", or an image path.
+      tv_weight: weight of the total-variation smoothing term (0: the assignment's loss).
+      style_loss: "gram" (the assignment's) or "mean_cov" (2-Wasserstein between Gaussians).
+      ema: decay of the average of Adam's iterates that is reported and saved (0: off).
+      tile_size: compute the loss and gradient in tiles with this core size in pixels
+        (a multiple of 16; see `tiling`); 0 tiles only when the image would not fit
+        `max_memory`.
+      scales: coarse-to-fine: optimise at this many sizes, from 256 px (long side) up to
+        width x height by equal factors, each starting from the previous result upsampled;
+        0 picks 2x steps automatically; 1 (the assignment's) optimises at one size.
+    """
+
+    iterations: int = 200
+    save_every: int = 20
+    learning_rate: float = 2.0
+    alpha: float = 10.0
+    beta: float = 40.0
+    noise_ratio: float = images.NOISE_RATIO
+    pooling: str = "avg"
+    content_layers: tuple = ((costs.CONTENT_LAYER, 1.0),)
+    style_layers: tuple = tuple(costs.STYLE_LAYERS)
+    optimizer: str = "adam"
+    lbfgs_history: int = 10
+    init: str = "noise"
+    tv_weight: float = 0.0
+    style_loss: str = "gram"
+    ema: float = 0.0
+    tile_size: int = 0
+    scales: int = 1
+
+    def validate(self):
+        """Raise SettingError naming the first setting that cannot work; returns self."""
+        super().validate()
+        for name in ("iterations", "save_every", "learning_rate", "lbfgs_history"):
+            if not getattr(self, name) > 0:
+                raise SettingError(name, "must be greater than 0", getattr(self, name))
+        for name in ("alpha", "beta", "tv_weight"):
+            value = getattr(self, name)
+            if value < 0 or not np.isfinite(value):
+                raise SettingError(name, "must be a finite number >= 0", value)
+        if not 0 <= self.noise_ratio <= 1:
+            raise SettingError("noise_ratio", "must be between 0 and 1", self.noise_ratio)
+        if self.tile_size < 0 or self.tile_size % tiling.ALIGN:
+            raise SettingError(
+                "tile_size", f"must be 0 (automatic) or a multiple of {tiling.ALIGN}", self.tile_size
+            )
+        if self.scales < 0:
+            raise SettingError("scales", "must be >= 0 (0 = automatic, 1 = one size)", self.scales)
+        if not 0 <= self.ema < 1:
+            raise SettingError("ema", "must be in [0, 1)", self.ema)
+        for name, allowed in (("pooling", POOLINGS), ("optimizer", OPTIMIZERS), ("style_loss", STYLE_LOSSES)):
+            if getattr(self, name) not in allowed:
+                raise SettingError(name, f"must be one of {', '.join(allowed)}", getattr(self, name))
+        if self.init not in INITS and not Path(self.init).is_file():
+            raise SettingError("init", f"must be one of {', '.join(INITS)} or an image file", self.init)
+        self._validate_layers()
+        return self
+
+    def _validate_layers(self):
+        known = layer_names(self.pooling)[1:]
+        for name, pairs in (("content_layers", self.content_layers), ("style_layers", self.style_layers)):
+            if not pairs:
+                raise SettingError(name, "give at least one layer")
+            for layer, weight in pairs:
+                if layer not in known:
+                    raise SettingError(name, f"unknown VGG-19 layer {layer!r}; use conv1_1 ... conv5_4")
+                if not (weight >= 0 and np.isfinite(weight)):
+                    raise SettingError(name, f"weight of {layer} must be a finite number >= 0")
+
+    @property
+    def layers(self):
+        """The VGG-19 layers the costs read, sorted."""
+        return sorted({layer for layer, _ in self.content_layers + self.style_layers})
+
+
+PRESETS = {
+    "assignment": Config(),
+    # Chosen by measurement and by looking (docs/quality.md, section 2): L-BFGS from the content
+    # image on the mean-and-covariance style loss with alpha = beta = 1. It keeps the content
+    # recognisable under a clear style and has converged (loss falling < 1.5% over the last
+    # quarter) well within 200 iterations at 256 px. bfloat16 where it is native (docs/precision.md:
+    # the same L-BFGS runs end within 0.1% of float32's loss, scored in float32).
+    "quality": Config(
+        precision="auto",
+        optimizer="lbfgs",
+        init="content",
+        iterations=200,
+        alpha=1.0,
+        beta=1.0,
+        style_loss="mean_cov",
+    ),
+}
+
+
+def parse_layers(text, setting):
+    """`conv4_2` or `conv1_1:0.2,conv2_1:0.3` -> ((layer, weight), ...); weights default to 1/n.
+
+    Raises:
+      SettingError: naming `setting` when a weight is not a number.
+    """
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    pairs = []
+    for item in items:
+        name, _, weight = item.partition(":")
+        try:
+            pairs.append((name.strip(), float(weight) if weight else 1.0 / len(items)))
+        except ValueError:
+            raise SettingError(setting, f"{item!r} is not layer or layer:weight (e.g. conv1_1:0.2)")
+    if not pairs:
+        raise SettingError(setting, "give at least one layer")
+    return tuple(pairs)

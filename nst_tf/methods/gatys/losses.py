@@ -1,0 +1,66 @@
+"""The style losses as small objects (the one place `style_loss` is looked at), and the total.
+
+Each computes a style image's target from its activations, blends the targets of several
+style images, scores a generated image's activations against a target, and does the last two
+from accumulated moments (sum a, sum a a^T, count) for tiling, so the formulas live in `costs`.
+"""
+
+import tensorflow as tf
+
+from nst_tf import costs
+
+
+class GramLoss:
+    """The assignment's: squared distance of size-normalised Gram matrices."""
+
+    target = staticmethod(costs.gram_target)
+    layer_cost = staticmethod(costs.layer_style_cost_from_gram)
+
+    def blend(self, targets, weights):
+        return tf.add_n([w * t for w, t in zip(weights, targets)])
+
+    def target_from_moments(self, mean, second):
+        return tf.cast(second, tf.float32)
+
+    def cost_from_moments(self, target, s1, s2, m):
+        return costs.gram_style_cost(tf.cast(target, s2.dtype), s2 / m)
+
+
+class MeanCovLoss:
+    """2-Wasserstein distance between the Gaussians of the activations (crowsonkb's)."""
+
+    target = staticmethod(costs.w2_target)
+    layer_cost = staticmethod(costs.layer_style_cost_w2)
+
+    def blend(self, targets, weights):
+        """The Gaussian with the moments of the mixture of the style Gaussians."""
+        if len(targets) == 1:
+            return targets[0]
+        mean = sum(w * m for w, (m, _, _) in zip(weights, targets))
+        second = sum(w * (c + tf.tensordot(m, m, 0)) for w, (m, c, _) in zip(weights, targets))
+        return costs.gaussian_target(mean, second - tf.tensordot(mean, mean, 0))
+
+    def target_from_moments(self, mean, second):
+        cov = second - tf.tensordot(mean, mean, 0)
+        return costs.gaussian_target(tf.cast(mean, tf.float32), tf.cast(cov, tf.float32))
+
+    def cost_from_moments(self, target, s1, s2, m):
+        mean = s1 / m
+        cov = s2 / m - tf.tensordot(mean, mean, 0)
+        return costs.w2_from_moments([tf.cast(t, s1.dtype) for t in target], mean, cov)
+
+
+STYLE_LOSSES = {"gram": GramLoss(), "mean_cov": MeanCovLoss()}
+
+
+def style_loss(config):
+    """The style loss `config.style_loss` names."""
+    return STYLE_LOSSES[config.style_loss]
+
+
+def total(J_content, J_style, image, config):
+    """J = alpha J_content + beta J_style (+ tv_weight tv, jcjohnson's smoothing; not in the assignment)."""
+    J = costs.total_cost(J_content, J_style, config.alpha, config.beta)
+    if config.tv_weight:
+        J += config.tv_weight * costs.total_variation_cost(image)
+    return J
