@@ -218,7 +218,7 @@ class Style:
 
     def targets(self, model, problem, config, tile=0):
         """The problem's style targets (tiled moments if `tile`); reused unless they depend on the content."""
-        key = (config.width, config.height, config.style_scale, config.style_loss, config.style_layers, tile)
+        key = (config.width, config.height, config.style_scale, config.style_blend_weights, tile)
         if config.preserve_colors != "none" or key not in self._targets:  # recoloured: per content
             if tile:
                 targets = tiling.style_targets(model, problem.styles, problem.blend, config, tile)
