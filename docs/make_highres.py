@@ -906,7 +906,7 @@ image are resized to that scale (the style to the same size times `--style_scale
 features keep their size relative to the picture). The coarse scales are cheap and settle the
 large-scale arrangement; the large ones only have to refine, so they need few iterations.
 
-**Tiling** (`--tile_size`, `--max_memory`; `nst_tf/tiling.py`). When width × height ×
+**Tiling** (`--tile_size`, `--max_memory`; `nst_tf/methods/gatys/tiling.py`). When width × height ×
 `BYTES_PER_PIXEL` would pass the memory budget (`--max_memory` GiB, default half of MemAvailable),
 or when `--tile_size` is given, the loss and its gradient are computed tile by tile and are the same
 numbers as untiled:
