@@ -1,6 +1,11 @@
 """`python -m nst_tf.run --content louvre.jpg --style monet.jpg`: see `nst_tf.cli.run`."""
 
+from absl import flags
+
+from nst_tf.cli import flags as cli_flags
 from nst_tf.cli.run import entry
+
+flags.adopt_module_key_flags(cli_flags)  # --help lists them (absl shows the main module's key flags)
 
 if __name__ == "__main__":
     entry()
