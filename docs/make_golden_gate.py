@@ -40,8 +40,7 @@ CONTENT = "golden_gate.jpg"
 # Named settings on top of --preset quality (the first is the preset itself).
 RUNS = {
     "preset": {},
-    "beta10": {"beta": 10.0},
-    "beta100": {"beta": 100.0},
+    **{f"strength{s:g}": {"style_strength": float(s)} for s in (2, 3, 5, 10, 30)},
 }
 
 

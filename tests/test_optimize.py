@@ -1,4 +1,6 @@
 import dataclasses
+import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -134,3 +136,29 @@ def test_reported_costs_add_up_with_the_tv_term(tiny, tile_size):
         assert c["tv"] > 0 and c["total"] == pytest.approx(want, rel=1e-5)
     plain = Config(width=56, height=40, iterations=1)
     assert "tv" not in list(Stylizer(content, style, tiny, plain).steps())[0].costs
+
+
+def test_style_strength_multiplies_the_style_weight_and_keeps_old_hashes(tiny):
+    from nst_tf.app import batch
+
+    stronger = Stylizer(CONTENT, STYLE, tiny, dataclasses.replace(SMALL, style_strength=2.5))
+    same = Stylizer(CONTENT, STYLE, tiny, dataclasses.replace(SMALL, beta=SMALL.beta * 2.5))
+    x = tf.constant(stronger.problem.start)
+    J, J_content, J_style = (float(v) for v in stronger.cost(x))
+    assert J == float(same.cost(x)[0])
+    np.testing.assert_allclose(J, SMALL.alpha * J_content + SMALL.beta * 2.5 * J_style, rtol=1e-6)
+    with pytest.raises(SettingError, match="style_strength=-1"):
+        dataclasses.replace(SMALL, style_strength=-1.0).validate()
+    digest = lambda c: batch.settings_hash(c, "w", "c", "s", "jpg")  # noqa: E731
+    assert digest(SMALL) != digest(dataclasses.replace(SMALL, style_strength=2.0))
+    # the hash as it was computed before precision and style_strength existed: older manifests keep theirs
+    old = {
+        k: v
+        for k, v in dataclasses.asdict(SMALL).items()
+        if k not in ("save_every", "precision", "style_strength")
+    }
+    record = {"config": old, "weights": "w", "content": "c", "style": "s", "format": "jpg"}
+    assert (
+        digest(SMALL)
+        == hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    )

@@ -56,6 +56,7 @@ HELP = {
     "lbfgs_history": "Corrections kept by L-BFGS.",
     "alpha": "Weight of the content cost.",
     "beta": "Weight of the style cost.",
+    "style_strength": "Multiplier on the style weight (beta): the balance in one knob (2 = twice the style).",
     "tv_weight": "Weight of total-variation smoothing (0: the assignment's).",
     "init": "Start from: noise (noisy content), content, random, or an image file.",
     "noise_ratio": "Share of noise in the starting image (--init noise).",

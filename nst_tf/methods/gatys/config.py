@@ -28,6 +28,8 @@ class Config(Settings):
       learning_rate: Adam's learning rate on raw pixel values (0-255 scale).
       alpha: weight of the content cost.
       beta: weight of the style cost.
+      style_strength: a multiplier on `beta`, the one knob for the balance (2: twice the style; not
+        in the assignment, whose value is 1).
       noise_ratio: share of uniform noise in the starting image (`init="noise"`).
       pooling: "avg" (the assignment's) or "max".
       content_layers: (layer, weight) pairs of the content cost.
@@ -51,6 +53,7 @@ class Config(Settings):
     learning_rate: float = 2.0
     alpha: float = 10.0
     beta: float = 40.0
+    style_strength: float = 1.0
     noise_ratio: float = images.NOISE_RATIO
     pooling: str = "avg"
     content_layers: tuple = ((costs.CONTENT_LAYER, 1.0),)
@@ -70,7 +73,7 @@ class Config(Settings):
         for name in ("iterations", "save_every", "learning_rate", "lbfgs_history"):
             if not getattr(self, name) > 0:
                 raise SettingError(name, "must be greater than 0", getattr(self, name))
-        for name in ("alpha", "beta", "tv_weight"):
+        for name in ("alpha", "beta", "tv_weight", "style_strength"):
             value = getattr(self, name)
             if value < 0 or not np.isfinite(value):
                 raise SettingError(name, "must be a finite number >= 0", value)
@@ -102,6 +105,11 @@ class Config(Settings):
                     raise SettingError(name, f"unknown VGG-19 layer {layer!r}; use conv1_1 ... conv5_4")
                 if not (weight >= 0 and np.isfinite(weight)):
                     raise SettingError(name, f"weight of {layer} must be a finite number >= 0")
+
+    @property
+    def style_weight(self):
+        """The style cost's weight in the total: beta x style_strength."""
+        return self.beta * self.style_strength
 
     @property
     def layers(self):

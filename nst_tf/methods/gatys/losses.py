@@ -59,8 +59,9 @@ def style_loss(config):
 
 
 def total(J_content, J_style, image, config):
-    """J = alpha J_content + beta J_style (+ tv_weight tv, jcjohnson's smoothing; not in the assignment)."""
-    J = costs.total_cost(J_content, J_style, config.alpha, config.beta)
+    """J = alpha J_content + beta style_strength J_style (+ tv_weight tv, jcjohnson's smoothing); with
+    the assignment's style_strength 1 and tv_weight 0, its `total_cost`."""
+    J = costs.total_cost(J_content, J_style, config.alpha, config.style_weight)
     if config.tv_weight:
         J += config.tv_weight * costs.total_variation_cost(image)
     return J

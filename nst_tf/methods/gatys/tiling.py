@@ -199,9 +199,8 @@ class TiledCost:
             tape.watch(sums)
             J_style = style_cost_from_moments(stats, self.targets, self.config)
         dstats = tape.gradient(J_style, sums, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        dstats = {
-            layer: [tf.cast(self.config.beta * d, tf.float32) for d in ds] for layer, ds in dstats.items()
-        }
+        weight = self.config.style_weight
+        dstats = {layer: [tf.cast(weight * d, tf.float32) for d in ds] for layer, ds in dstats.items()}
         grad = np.zeros_like(image)
         for core, tile in boxes:  # pass 2: each tile's share of the gradient
             piece = tf.constant(image[:, tile[0] : tile[1], tile[2] : tile[3], :])
