@@ -475,8 +475,15 @@ class Stylizer:
             yield self._progress(i)
 
     def _lbfgs_steps(self):
-        """L-BFGS-B from the current image (a resumed run starts with an empty history)."""
-        shape, first = self.image.shape, int(self.done)
+        """L-BFGS-B from the current image (a resumed run starts with an empty history).
+
+        Not in scipy's L-BFGS-B (nor in Gatys et al.): when its line search gives up before
+        `iterations` ("ABNORMAL_TERMINATION_IN_LNSRCH", common with bfloat16's rounding at strong
+        style weights), it starts again from where it stopped with an empty history, for as long as
+        each new start gets past its first iteration; jcjohnson's torch L-BFGS has no line search to
+        give up and always runs its iterations.
+        """
+        shape = self.image.shape
         evaluations = itertools.count()  # the tile grid moves at every evaluation
 
         def fun(x):
@@ -489,20 +496,25 @@ class Stylizer:
                 return 1e30, np.zeros(x.size)
             return float(J), grad.ravel().astype(np.float64)
 
-        x0 = self.image.numpy().ravel().astype(np.float64)
-        left = self.config.iterations - first
-        for k, (x, stop) in enumerate(
-            lbfgs.iterates(fun, x0, _pixel_bounds(shape), left, self.config.lbfgs_history)
-        ):
-            self.image.assign(x.reshape(shape).astype(np.float32))
-            self.done.assign(first + k + 1)
-            if stop is None:
-                yield self._progress(first + k)
-                continue
-            progress = self.snapshot()
-            if first + k + 1 < self.config.iterations:  # ended early: say why
-                progress.iterations, progress.stopped = first + k + 1, stop
-            yield progress
+        again = True
+        while again:
+            again, first = False, int(self.done)
+            x0 = self.image.numpy().ravel().astype(np.float64)
+            left = self.config.iterations - first
+            for k, (x, stop) in enumerate(
+                lbfgs.iterates(fun, x0, _pixel_bounds(shape), left, self.config.lbfgs_history)
+            ):
+                self.image.assign(x.reshape(shape).astype(np.float32))
+                self.done.assign(first + k + 1)
+                early = first + k + 1 < self.config.iterations
+                if stop is None or (early and k > 0 and "ABNORMAL" in stop):
+                    again = stop is not None  # the line search gave up after some progress: restart
+                    yield self._progress(first + k)
+                    continue
+                progress = self.snapshot()
+                if early:  # ended early: say why
+                    progress.iterations, progress.stopped = first + k + 1, stop
+                yield progress
 
 
 def resize_image(image, width, height):
