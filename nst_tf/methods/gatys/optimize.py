@@ -6,6 +6,7 @@ what to show and save (see `nst_tf.app.report` and `nst_tf.app.single`).
 
 import dataclasses
 import itertools
+import re
 import time
 
 import numpy as np
@@ -477,11 +478,12 @@ class Stylizer:
     def _lbfgs_steps(self):
         """L-BFGS-B from the current image (a resumed run starts with an empty history).
 
-        Not in scipy's L-BFGS-B (nor in Gatys et al.): when its line search gives up before
-        `iterations` ("ABNORMAL_TERMINATION_IN_LNSRCH", common with bfloat16's rounding at strong
-        style weights), it starts again from where it stopped with an empty history, for as long as
-        each new start gets past its first iteration; jcjohnson's torch L-BFGS has no line search to
-        give up and always runs its iterations.
+        Not in scipy's L-BFGS-B (nor in Gatys et al.): when it stalls before `iterations` (its line
+        search gives up, or an iteration lowers the loss by nothing, which ftol 0 reports as
+        convergence: both common with bfloat16's rounding at strong style weights), it starts again
+        from where it stopped with an empty history, for as long as each new start gets past its
+        first iteration; jcjohnson's torch L-BFGS has no line search to give up and always runs its
+        iterations.
         """
         shape = self.image.shape
         evaluations = itertools.count()  # the tile grid moves at every evaluation
@@ -507,7 +509,7 @@ class Stylizer:
                 self.image.assign(x.reshape(shape).astype(np.float32))
                 self.done.assign(first + k + 1)
                 early = first + k + 1 < self.config.iterations
-                if stop is None or (early and k > 0 and "ABNORMAL" in stop):
+                if stop is None or (early and k > 0 and STALLED.search(stop)):
                     again = stop is not None  # the line search gave up after some progress: restart
                     yield self._progress(first + k)
                     continue
@@ -515,6 +517,9 @@ class Stylizer:
                 if early:  # ended early: say why
                     progress.iterations, progress.stopped = first + k + 1, stop
                 yield progress
+
+
+STALLED = re.compile("ABNORMAL|RELATIVE REDUCTION")  # scipy's messages for an L-BFGS-B that stalled
 
 
 def resize_image(image, width, height):
