@@ -154,8 +154,8 @@ def section(results, runs):
             + " | ".join(cells)
             + " |"
         )
-    lines += ["", "Across sizes (the same settings at each long side):", ""]
-    lines += [
+    across = [""]
+    across += [
         "| pair | settings | " + " | ".join(f"{s} px" for s in SIZES) + " |",
         "| --- | --- | " + " | ".join("---" for _ in SIZES) + " |",
     ]
@@ -167,7 +167,9 @@ def section(results, runs):
             cells = [
                 f"{v['style_moved']:.3f} / {v['content_distance']:.3f}" if v else "" for v in found.values()
             ]
-            lines.append(f"| {name} | {run} | " + " | ".join(cells) + " |")
+            across.append(f"| {name} | {run} | " + " | ".join(cells) + " |")
+    if len(across) > 3:
+        lines += ["", "Across sizes (the same settings at each long side):", *across]
     return "\n".join([*lines, END])
 
 
