@@ -39,22 +39,16 @@ class SettingError(SettingsMentionedError):
 
     def __init__(self, setting, why, value=None):
         self.setting, self.why, self.value = setting, why, value
-        if "{setting}" in why:
-            message = why.replace("{setting}", setting)
-        elif value is not None:
-            message = f"{setting}={value}: {why}"
-        else:
-            message = f"{setting}: {why}"
-        super().__init__(message, (setting,))
+        super().__init__(self._compose(setting), (setting,))
 
-    def text(self, rename=None):
-        """The message with the setting called `rename(setting)` (its flag, say) instead."""
-        if rename is None:
-            return self.message
-        name = rename(self.setting)
+    def _compose(self, name):
         if "{setting}" in self.why:
             return self.why.replace("{setting}", name)
         return f"{name}={self.value}: {self.why}" if self.value is not None else f"{name}: {self.why}"
+
+    def text(self, rename=None):
+        """The message with the setting called `rename(setting)` (its flag, say) instead."""
+        return self._compose(rename(self.setting)) if rename else self.message
 
 
 class WeightsError(NstError):

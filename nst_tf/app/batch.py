@@ -351,7 +351,6 @@ class Stylist:
 
     def __init__(self, vgg_weights, config, method=None):
         self.method = method or methods.get()
-        self.config = config
         self.engine = self.method.engine(config, vgg_weights)
         self._styles = {}
 

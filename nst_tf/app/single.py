@@ -69,9 +69,9 @@ def describe_weights(vgg_weights):
     return f"{names[vgg_weights.source]}: {vgg_weights.path} (sha256 {vgg_weights.sha256[:12]})"
 
 
-def describe_costs(p, stage=None):
+def describe_costs(p, stage):
     """The assignment's report of a saved iteration, on one line, with speed and ETA."""
-    k, n = getattr(stage, "scale", (0, 1))
+    k, n = stage.scale
     where = f"[scale {k + 1}/{n}, {stage.settings.width}x{stage.settings.height}] " if n > 1 else ""
     named = ", ".join(f"{name} cost = {value:.6g}" for name, value in p.costs.items())
     if p.iterations == 1:
@@ -326,6 +326,12 @@ def resume(out, changes=None, tensorboard_dir=None, log=print):
       SettingError: the weights it used are missing or changed, or a change does not apply.
     """
     method, content, styles, recorded, used = read_record(out)
+    fields = {field.name for field in dataclasses.fields(recorded)}
+    for name in changes or {}:
+        if name not in fields:
+            raise SettingError(
+                name, f"{{setting}} does not apply to the {method.name} run in {out}; leave it out"
+            )
     settings = dataclasses.replace(recorded, **(changes or {})).validate()
     if not Path(used["path"]).is_file() or weights.sha256_of(used["path"]) != used["sha256"]:
         raise SettingError("resume", f"the weights it used ({used['path']}) are missing or changed", out)

@@ -36,7 +36,6 @@ def settings_from_flags(method):
     settings = cli_flags.settings_from_flags(method, leave_out=("init",) if previous else ())
     if previous and FLAGS.first_init:
         settings = dataclasses.replace(settings, init=FLAGS.first_init).validate()
-    batch.check_options(settings, FLAGS.images_per_batch, previous, method)
     return settings, previous
 
 

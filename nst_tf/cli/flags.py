@@ -89,19 +89,19 @@ def _layers_text(pairs):
     return ",".join(layer for layer, _ in pairs)
 
 
-# Settings whose flag is text parsed into the field's value: (parse(text, setting), default's text).
-PARSERS = {
-    "content_layers": (gatys.parse_layers, _layers_text),
-    "style_layers": (gatys.parse_layers, _layers_text),
-    "style_blend_weights": (lambda text, setting: parse_numbers(text, setting), lambda value: None),
-}
-
-
 def parse_numbers(text, setting):
     try:
         return tuple(float(x) for x in text.split(","))
     except ValueError:
         raise SettingError(setting, "give numbers separated by commas, e.g. 0.7,0.3", text)
+
+
+# Settings whose flag is text parsed into the field's value: (parse(text, setting), default's text).
+PARSERS = {
+    "content_layers": (gatys.parse_layers, _layers_text),
+    "style_layers": (gatys.parse_layers, _layers_text),
+    "style_blend_weights": (parse_numbers, lambda value: None),
+}
 
 
 def define_setting_flags(settings):
@@ -119,7 +119,7 @@ def define_setting_flags(settings):
             flags.DEFINE_enum(name, default, list(choices), help_text)
         elif isinstance(default, bool):
             flags.DEFINE_bool(name, default, help_text)
-        elif isinstance(default, int) or name == "seed":
+        elif isinstance(default, int):
             flags.DEFINE_integer(name, default, help_text)
         elif isinstance(default, float):
             flags.DEFINE_float(name, default, help_text)

@@ -24,8 +24,7 @@ def resume_main(out):
     fixed = [name for name in given if name not in RESUME_FLAGS]
     if fixed:
         raise SettingError("resume", f"{{setting}} takes its settings from {out}/run.json; drop --{fixed[0]}")
-    method = single.read_record(out)[0]
-    changes = cli_flags.changes_from_flags(method, [name for name in RESUME_FLAGS if FLAGS[name].present])
+    changes = {name: cli_flags.setting_value(name) for name in RESUME_FLAGS if FLAGS[name].present}
     single.resume(out, changes, FLAGS.tensorboard_dir)
 
 

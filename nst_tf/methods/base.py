@@ -162,6 +162,13 @@ class Progress:
     per_image: list | None = None
     failure_settings: tuple = ()
 
+    @classmethod
+    def of_group(cls, iteration, iterations, elapsed, per_image, image, failure=None):
+        """A Progress for n images from each one's costs: `costs` their sums (one image: its own)."""
+        costs = {k: sum(c[k] for c in per_image) for k in per_image[0]}
+        grouped = per_image if len(per_image) > 1 else None
+        return cls(iteration, iterations, elapsed, costs, image, failure, per_image=grouped)
+
     @property
     def is_last(self):
         return self.iteration == self.iterations - 1
@@ -236,12 +243,7 @@ class OneShot:
         start = time.perf_counter()
         image, per_image = self._run()
         self.seconds = time.perf_counter() - start
-        costs = (
-            per_image[0] if len(per_image) == 1 else {k: sum(c[k] for c in per_image) for k in per_image[0]}
-        )
-        self.last = Progress(
-            0, 1, self.seconds, costs, image, per_image=per_image if len(per_image) > 1 else None
-        )
+        self.last = Progress.of_group(0, 1, self.seconds, per_image, image)
         yield self.last
 
     def snapshot(self):

@@ -16,7 +16,7 @@ from nst_tf import costs, images, precision
 from nst_tf.errors import SettingError
 from nst_tf.methods.base import Inputs, Progress, prepare_inputs
 from nst_tf.methods.gatys import lbfgs, tiling
-from nst_tf.methods.gatys.config import INITS, OPTIMIZERS, PRESETS, STYLE_LOSSES, Config, parse_layers  # noqa: F401
+from nst_tf.methods.gatys.config import PRESETS, Config, parse_layers  # noqa: F401 (optimize.Config, as before)
 from nst_tf.methods.gatys.losses import style_loss, total
 from nst_tf.methods.gatys.memory import resident_bytes, tile_core
 from nst_tf.nets.vgg import build_vgg
@@ -219,15 +219,17 @@ class Style:
 
     def targets(self, model, problem, config, tile=0):
         """The problem's style targets (tiled moments if `tile`); reused unless they depend on the content."""
-        key = (config.width, config.height, config.style_scale, config.style_blend_weights, tile)
-        if config.preserve_colors != "none" or key not in self._targets:  # recoloured: per content
+
+        def compute():
             if tile:
-                targets = tiling.style_targets(model, problem.styles, problem.blend, config, tile)
-            else:
-                targets = style_targets(model, problem.styles, problem.blend, config)
-            if config.preserve_colors != "none":
-                return targets
-            self._targets[key] = targets
+                return tiling.style_targets(model, problem.styles, problem.blend, config, tile)
+            return style_targets(model, problem.styles, problem.blend, config)
+
+        if config.preserve_colors != "none":  # the style images were recoloured for this content
+            return compute()
+        key = (config.width, config.height, config.style_scale, config.style_blend_weights, tile)
+        if key not in self._targets:
+            self._targets[key] = compute()
         return self._targets[key]
 
 
@@ -240,22 +242,20 @@ class Solver:
         self.done = tf.Variable(0, dtype=tf.int64, name="iterations_done")
         self.a_C = tf.nest.map_structure(tf.Variable, a_C)
         self.targets = tf.nest.map_structure(tf.Variable, targets)
-        self.cost = group_cost(model, self.a_C, self.targets, config)
+        self.cost = group_cost(model, self.a_C, self.targets, config)  # each image's (J, J_content, J_style)
+        self.total = total = summed(self.cost)
         self.evaluate = tf.function(self.cost)
         self.adam = self.average = self.train_step = None
         if config.optimizer == "adam":
             self.adam = Adam(self.image, config.learning_rate)
             self.average = Average(self.image, config.ema) if config.ema else None
-            self.train_step = make_train_step(
-                summed(self.cost), self.image, self.adam, self.done, self.average
-            )
-        cost = summed(self.cost)
+            self.train_step = make_train_step(total, self.image, self.adam, self.done, self.average)
 
         @tf.function
         def value_and_grad(x):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                J = cost(x)[0]
+                J = total(x)[0]
             return J, tape.gradient(J, x)
 
         self.value_and_grad = value_and_grad
@@ -364,7 +364,7 @@ class Stylizer:
             self.tiled = None
             a_C = [self._content_targets(q) for q in self.problems]
             solver = engine.solver(self.problems, a_C, targets, config)
-            self.solver, self.evaluate, self.cost = solver, solver.evaluate, summed(solver.cost)
+            self.solver, self.evaluate, self.cost = solver, solver.evaluate, solver.total
             self.image, self.done, self.adam, self.average = (
                 solver.image,
                 solver.done,
@@ -430,11 +430,7 @@ class Stylizer:
         elapsed = time.perf_counter() - self.started if self.started else 0.0
         x = image.numpy()
         shown = np.concatenate([p.output(x[i : i + 1]) for i, p in enumerate(self.problems)])
-        summed_costs = {k: sum(c[k] for c in per_image) for k in per_image[0]}
-        grouped = per_image if len(per_image) > 1 else None
-        return Progress(
-            done - 1, self.config.iterations, elapsed, summed_costs, shown, failure, per_image=grouped
-        )
+        return Progress.of_group(done - 1, self.config.iterations, elapsed, per_image, shown, failure)
 
     def _progress(self, i):
         if i % self.config.save_every == 0 or i == self.config.iterations - 1:
