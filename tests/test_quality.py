@@ -131,3 +131,18 @@ def test_parse_layers():
 def test_presets():
     assert PRESETS["assignment"] == Config()
     assert PRESETS["quality"].validate().optimizer == "lbfgs"
+
+
+def test_style_fit_keep_keeps_the_style_aspect():
+    from nst_tf.methods.base import Settings, prepare_inputs, style_size
+
+    wide = Settings(width=80, height=60)
+    assert style_size((100, 50, 3), wide) == (80, 60)  # stretch: the content's shape (the assignment's)
+    keep = dataclasses.replace(wide, style_fit="keep", style_scale=0.5)
+    assert style_size((100, 50, 3), keep) == (20, 40)  # portrait style: long side 80 x 0.5, aspect kept
+    assert style_size((50, 100, 3), keep) == (40, 20)
+    portrait = np.zeros((100, 50, 3), np.uint8)
+    inputs = prepare_inputs(CONTENT, [portrait], dataclasses.replace(keep, style_scale=1.0))
+    assert inputs.styles[0].shape[1:3] == (80, 40)
+    with pytest.raises(NstError, match="style_fit"):
+        Settings(style_fit="crop").validate()

@@ -198,3 +198,23 @@ def test_stylize_runs_every_scale_as_the_command_line_does(tiny, tmp_path):
     single.run(tmp_path / "c.png", [tmp_path / "s.png"], out, config, tmp_path / "weights.npz", log=print)
     saved = np.asarray(Image.open(out / "2.png"))
     np.testing.assert_array_equal(images.deprocess(progress[-1].image), saved)
+
+
+def test_refine_iterations_set_the_later_scales_iterations(tiny):
+    """The first scale takes `iterations`, every later one `refine_iterations`; resume counts the last."""
+    from nst_tf.errors import SettingError
+    from nst_tf.methods.gatys.method import METHOD
+
+    content, style = images.deprocess(CONTENT), images.deprocess(STYLE)
+    config = optimize.Config(width=96, height=64, scales=3, iterations=4, refine_iterations=2, save_every=1)
+    assert METHOD.steps(config) == [4, 2, 2]
+    done = {}
+    for stylizer in optimize.stylizers(content, [style], tiny, config):
+        done[stylizer.scale[0]] = [p.iteration for p in stylizer.steps()]
+    assert done == {0: [0, 1, 2, 3], 1: [0, 1], 2: [0, 1]}
+    METHOD.check_resume(config, 2, 1)
+    with pytest.raises(SettingError, match="--refine_iterations N"):
+        METHOD.check_resume(config, 2, 2)
+    with pytest.raises(SettingError, match="refine_iterations"):
+        optimize.Config(refine_iterations=-1).validate()
+    assert METHOD.steps(optimize.Config(scales=2)) == [200, 200]  # 0: iterations at every scale

@@ -50,7 +50,14 @@ PREVIOUS = "previous"
 HASH_IGNORES = ("save_every",)  # settings that do not change the output image
 # What was added to the hashed record after manifests existed, with the value every earlier run
 # had: left out of the hash at that value, so the pairs of older manifests still count as done.
-NEWER_FIELDS = {"precision": "float32", "style_strength": 1.0, "method": methods.DEFAULT, "models": {}}
+NEWER_FIELDS = {
+    "precision": "float32",
+    "style_strength": 1.0,
+    "style_fit": "stretch",
+    "refine_iterations": 0,
+    "method": methods.DEFAULT,
+    "models": {},
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -122,7 +122,7 @@ def output_bytes(method, settings):
     """A generous estimate of what a run writes: PNGs, the final JPEG, the GIF, checkpoints."""
     pixels = settings.width * settings.height * 3
     every = method.save_every(settings)
-    saved = method.steps(settings) // every if every else 0
+    saved = sum(n // every for n in method.steps(settings)) if every else 0
     return (saved + 4) * pixels * 2 + 8 * pixels * 4
 
 
@@ -169,7 +169,10 @@ def run(
     sizes = method.stage_sizes(config)
     shown = " -> ".join(f"{w}x{h}" for w, h in sizes)
     n = method.steps(config)
-    steps = f", {n} iterations per scale" if n > 1 else ""
+    if len(set(n)) > 1:
+        steps = f", {' + '.join(map(str, n))} iterations"
+    else:
+        steps = f", {n[0]} iterations per scale" if n[0] > 1 else ""
     log(f"Method: {method.name}; device: {record['device']}, {used} ({why}); {shown}{steps}")
     resume_at = resume_point(method, out, config) if resume else (0, 0, None)
     if ran_in and ran_in != used:

@@ -40,7 +40,7 @@ from absl import flags  # noqa: E402
 
 from nst_tf import methods, precision  # noqa: E402
 from nst_tf.errors import SettingError  # noqa: E402
-from nst_tf.methods.base import PRESERVE_COLORS  # noqa: E402
+from nst_tf.methods.base import PRESERVE_COLORS, STYLE_FITS  # noqa: E402
 from nst_tf.methods.gatys import config as gatys  # noqa: E402
 from nst_tf.nets.layers import POOLINGS  # noqa: E402
 
@@ -65,9 +65,11 @@ HELP = {
     "style_blend_weights": "One weight per --style image, e.g. 0.7,0.3 (default: equal).",
     "style_scale": "Style image size relative to the content's.",
     "preserve_colors": "Keep the content's colours.",
+    "style_fit": "Style image: stretch to the content's shape (the assignment's) or keep its aspect.",
     "style_loss": "gram (the assignment's) or mean_cov.",
     "ema": "Decay of the average of Adam's iterates that is saved (0: off).",
     "scales": "Coarse-to-fine: sizes from 256 px up (0: automatic 2x steps).",
+    "refine_iterations": "Iterations at each scale after the first (0: --iterations at every scale).",
     "tile_size": "Tile core in px (multiple of 16); 0: tile only if needed.",
     "max_memory": "Memory budget in GiB (0: half the available RAM; 8 on a GPU).",
     "precision": "VGG-19 in float32 (the assignment's), bfloat16 (mixed), or auto (bfloat16 where native).",
@@ -79,6 +81,7 @@ HELP = {
 CHOICES = {
     "optimizer": gatys.OPTIMIZERS,
     "preserve_colors": PRESERVE_COLORS,
+    "style_fit": STYLE_FITS,
     "style_loss": gatys.STYLE_LOSSES,
     "precision": precision.PRECISIONS,
     "pooling": POOLINGS,

@@ -23,6 +23,7 @@ from nst_tf import colors, images, precision
 from nst_tf.errors import SettingError
 
 PRESERVE_COLORS = ("none", "luminance", "histogram")
+STYLE_FITS = ("stretch", "keep")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Settings:
       seed: seed of anything random (the starting noise); None for fresh randomness each run.
       style_blend_weights: one weight per style image (normalised to sum 1); None = equal.
       style_scale: size of the style image relative to the content's.
+      style_fit: how a style image is sized: "stretch" (the assignment's: to the content's width
+        and height x `style_scale`) or "keep" (jcjohnson's: its own aspect, its long side the
+        content's long side x `style_scale`, so a portrait style is not squashed).
       preserve_colors: "none", "luminance" (stylise the luminance only, keep the content's
         chroma) or "histogram" (match the style's colour statistics to the content first).
       precision: the networks' number format: "float32", "bfloat16" (mixed precision), or
@@ -46,6 +50,7 @@ class Settings:
     seed: int | None = 1
     style_blend_weights: tuple | None = None
     style_scale: float = 1.0
+    style_fit: str = "stretch"
     preserve_colors: str = "none"
     precision: str = "float32"
     max_memory: float = 0.0
@@ -61,6 +66,7 @@ class Settings:
             raise SettingError("max_memory", "must be >= 0 (GiB; 0 = automatic)", self.max_memory)
         for name, value, allowed in (
             ("preserve_colors", self.preserve_colors, PRESERVE_COLORS),
+            ("style_fit", self.style_fit, STYLE_FITS),
             ("precision", self.precision, precision.PRECISIONS),
         ):
             if value not in allowed:
@@ -107,6 +113,16 @@ class Inputs:
         return (rgb - images.MEANS[0])[np.newaxis].astype(np.float32)
 
 
+def style_size(shape, settings):
+    """(width, height) a style image of `shape` (H, W, ...) is resized to (see `Settings.style_fit`)."""
+    width, height = settings.width * settings.style_scale, settings.height * settings.style_scale
+    if settings.style_fit == "keep":
+        side = max(width, height)
+        h, w = shape[:2]
+        width, height = (side, side * h / w) if w >= h else (side * w / h, side)
+    return max(round(width), 16), max(round(height), 16)
+
+
 def prepare_inputs(content_image, style_images, settings):
     """Resize the content to the working size and the styles by `style_scale`, recolour them as
     `preserve_colors` asks, and preprocess all. Returns Inputs."""
@@ -115,11 +131,7 @@ def prepare_inputs(content_image, style_images, settings):
     blend = blend_weights(len(style_images), settings.style_blend_weights)
     kept = [(s, w) for s, w in zip(style_images, blend) if w > 0]  # a zero weight drops its style
     content_rgb = images.resize_to(content_image, settings.width, settings.height)
-    size = (
-        max(round(settings.width * settings.style_scale), 16),
-        max(round(settings.height * settings.style_scale), 16),
-    )
-    styles = [images.resize_to(s, *size) for s, _ in kept]
+    styles = [images.resize_to(s, *style_size(s.shape, settings)) for s, _ in kept]
     content_net = content_rgb
     if settings.preserve_colors == "histogram":
         styles = [colors.match_color_statistics(s, content_rgb) for s in styles]
@@ -205,8 +217,8 @@ class Method:
         return [(settings.width, settings.height)]
 
     def steps(self, settings):
-        """Steps per stage (an optimisation's iterations; 1 for one pass)."""
-        return 1
+        """Steps of every stage, in order (an optimisation's iterations; 1 for one pass)."""
+        return [1] * len(self.stage_sizes(settings))
 
     def save_every(self, settings):
         """Save an intermediate image every this many steps; None: only the result."""

@@ -46,6 +46,9 @@ class Config(Settings):
       scales: coarse-to-fine: optimise at this many sizes, from 256 px (long side) up to
         width x height by equal factors, each starting from the previous result upsampled;
         0 picks 2x steps automatically; 1 (the assignment's) optimises at one size.
+      refine_iterations: iterations at each scale after the first (0: `iterations` at every
+        scale): the first, cheap scale takes `iterations` from `init`, the later ones start from
+        its result upsampled and need fewer.
     """
 
     iterations: int = 200
@@ -66,6 +69,7 @@ class Config(Settings):
     ema: float = 0.0
     tile_size: int = 0
     scales: int = 1
+    refine_iterations: int = 0
 
     def validate(self):
         """Raise SettingError naming the first setting that cannot work; returns self."""
@@ -82,6 +86,10 @@ class Config(Settings):
         if self.tile_size < 0 or self.tile_size % tiling.ALIGN:
             raise SettingError(
                 "tile_size", f"must be 0 (automatic) or a multiple of {tiling.ALIGN}", self.tile_size
+            )
+        if self.refine_iterations < 0:
+            raise SettingError(
+                "refine_iterations", "must be >= 0 (0: iterations at every scale)", self.refine_iterations
             )
         if self.scales < 0:
             raise SettingError("scales", "must be >= 0 (0 = automatic, 1 = one size)", self.scales)
@@ -105,6 +113,10 @@ class Config(Settings):
                     raise SettingError(name, f"unknown VGG-19 layer {layer!r}; use conv1_1 ... conv5_4")
                 if not (weight >= 0 and np.isfinite(weight)):
                     raise SettingError(name, f"weight of {layer} must be a finite number >= 0")
+
+    def stage_iterations(self, stage):
+        """Iterations at coarse-to-fine stage `stage` (0 = the first): see `refine_iterations`."""
+        return self.refine_iterations if stage > 0 and self.refine_iterations else self.iterations
 
     @property
     def style_weight(self):

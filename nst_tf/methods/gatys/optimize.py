@@ -227,7 +227,14 @@ class Style:
 
         if config.preserve_colors != "none":  # the style images were recoloured for this content
             return compute()
-        key = (config.width, config.height, config.style_scale, config.style_blend_weights, tile)
+        key = (
+            config.width,
+            config.height,
+            config.style_scale,
+            config.style_fit,
+            config.style_blend_weights,
+            tile,
+        )
         if key not in self._targets:
             self._targets[key] = compute()
         return self._targets[key]
@@ -315,6 +322,7 @@ class Engine:
         sizes, previous = scale_sizes(config), None
         for k in range(first_stage, len(sizes)):
             sized = dataclasses.replace(config, width=sizes[k][0], height=sizes[k][1])
+            sized = dataclasses.replace(sized, iterations=config.stage_iterations(k))
             stylizer = Stylizer.on(self, contents, styles, sized, previous)
             stylizer.scale = (k, len(sizes))
             yield stylizer
