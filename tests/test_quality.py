@@ -131,6 +131,12 @@ def test_parse_layers():
 def test_presets():
     assert PRESETS["assignment"] == Config()
     assert PRESETS["quality"].validate().optimizer == "lbfgs"
+    from nst_tf.methods.gatys.method import METHOD
+    from nst_tf.methods.gatys.optimize import scale_sizes
+
+    at_512 = dataclasses.replace(PRESETS["quality"], width=512, height=384)  # 500 at 256 px, 150 at 512
+    assert scale_sizes(at_512) == [(256, 192), (512, 384)] and METHOD.steps(at_512) == [500, 150]
+    assert METHOD.steps(dataclasses.replace(at_512, width=256, height=192)) == [500]
 
 
 def test_style_fit_keep_keeps_the_style_aspect():
