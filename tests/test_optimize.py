@@ -151,12 +151,10 @@ def test_style_strength_multiplies_the_style_weight_and_keeps_old_hashes(tiny):
         dataclasses.replace(SMALL, style_strength=-1.0).validate()
     digest = lambda c: batch.settings_hash(c, "w", "c", "s", "jpg")  # noqa: E731
     assert digest(SMALL) != digest(dataclasses.replace(SMALL, style_strength=2.0))
-    # the hash as it was computed before precision and style_strength existed: older manifests keep theirs
-    old = {
-        k: v
-        for k, v in dataclasses.asdict(SMALL).items()
-        if k not in ("save_every", "precision", "style_strength")
-    }
+    # the hash as it was computed before precision, style_strength, style_fit and refine_iterations
+    # existed: older manifests keep theirs
+    newer = ("save_every", "precision", "style_strength", "style_fit", "refine_iterations")
+    old = {k: v for k, v in dataclasses.asdict(SMALL).items() if k not in newer}
     record = {"config": old, "weights": "w", "content": "c", "style": "s", "format": "jpg"}
     assert (
         digest(SMALL)
