@@ -10,6 +10,7 @@ from nst_tf.errors import SettingError
 
 DEFAULT = "gatys"
 BUILTIN = {"gatys": "nst_tf.methods.gatys.method"}  # name -> module defining METHOD
+BUILTIN["wct"] = "nst_tf.methods.wct.method"
 _REGISTERED = {}
 
 

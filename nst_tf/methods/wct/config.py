@@ -1,0 +1,97 @@
+"""WCT's settings (the single home of their defaults) and where its trained decoders are."""
+
+import dataclasses
+from pathlib import Path
+
+from nst_tf.errors import SettingError
+from nst_tf.methods.base import Settings
+from nst_tf.nets import decoder as decoders
+
+# The package's models folder; `python -m nst_tf.train --method wct --out` writes one like it.
+DEFAULT_DECODER_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "wct"
+ALL_LEVELS = "5,4,3,2,1"
+ENCODER_POOLING = (
+    "max"  # the paper's VGG-19 (trained for ImageNet with max pooling); decoders are trained for it
+)
+
+
+def _field(default, help_text):
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+def train_command(level, folder):
+    return f"python -m nst_tf.train --method wct --level {level} --data MANIFEST --out {folder}"
+
+
+@dataclasses.dataclass(frozen=True)
+class WCTSettings(Settings):
+    """WCT's settings (the shared ones in `Settings`).
+
+    Attributes:
+      strength: alpha of the paper: the features decoded are alpha x the whitened-and-coloured
+        ones + (1 - alpha) x the content's, at every level (0: the content reconstructed).
+      wct_levels: the levels to transform, comma-separated, run coarse to fine (5 = relu5_1 first).
+      decoder: folder holding `decoder_relu<L>_1.npz` per level (what `nst_tf.train --out` writes);
+        None: the package's models folder.
+      style_masks: one mask image per style image, comma-separated: each style is applied where its
+        mask is light (> 50% grey), the content kept where no mask is; None: the styles blended.
+    """
+
+    strength: float = _field(1.0, "WCT: 1 = the style's feature statistics, 0 = the content rebuilt.")
+    wct_levels: str = _field(
+        ALL_LEVELS, "WCT: levels to transform, coarse to fine (5 = relu5_1 ... 1 = relu1_1)."
+    )
+    decoder: str | None = _field(
+        None, "WCT: folder of decoder_relu<L>_1.npz (nst_tf.train --out); default: the package's."
+    )
+    style_masks: str | None = _field(
+        None, "WCT: one mask image per --style, comma-separated (light = where it applies)."
+    )
+
+    def levels(self):
+        """`wct_levels` as ints, coarse to fine (deepest first).
+
+        Raises:
+          SettingError: not a comma-separated list of distinct levels 1..5.
+        """
+        try:
+            levels = [int(x) for x in self.wct_levels.split(",")]
+        except (ValueError, AttributeError):
+            levels = []
+        if not levels or len(set(levels)) < len(levels) or not set(levels) <= set(decoders.LEVELS):
+            raise SettingError(
+                "wct_levels", "give distinct levels 1..5 separated by commas, e.g. 5,4,3,2,1", self.wct_levels
+            )
+        return tuple(sorted(levels, reverse=True))
+
+    def decoder_dir(self):
+        return Path(self.decoder) if self.decoder else DEFAULT_DECODER_DIR
+
+    def decoder_paths(self):
+        """{level: path of its decoder file}, for the levels used.
+
+        Raises:
+          SettingError: naming `decoder`, the first missing file and the command that trains it.
+        """
+        folder = self.decoder_dir()
+        paths = {level: folder / decoders.decoder_file(level) for level in self.levels()}
+        for level, path in paths.items():
+            if not path.is_file():
+                how = f"train it with: {train_command(level, folder)}"
+                raise SettingError(
+                    "decoder", f"{{setting}}: no trained relu{level}_1 model: {path} is missing; {how}"
+                )
+        return paths
+
+    def mask_paths(self):
+        return [p.strip() for p in self.style_masks.split(",")] if self.style_masks else []
+
+    def validate(self):
+        super().validate()
+        if not 0.0 <= self.strength <= 1.0:
+            raise SettingError("strength", "must be in [0, 1]", self.strength)
+        self.decoder_paths()
+        return self
+
+
+PRESETS = {"default": WCTSettings()}

@@ -1,0 +1,91 @@
+"""What `python -m nst_tf.train --method wct --level L` trains: the decoder that inverts relu<L>_1.
+
+The paper's loss: a photo x is encoded to f = VGG(x) at relu<L>_1, decoded to y = D(f), and
+    total = mean((y - x)^2) + FEATURE_WEIGHT * mean((VGG(y) - f)^2)
+pixels and features both in the encoder's units (RGB 0-255 minus the means; post-ReLU activations),
+the encoder frozen. No style image is involved, so the decoder serves any style.
+"""
+
+import tensorflow as tf
+
+from nst_tf.errors import SettingError
+from nst_tf.methods.wct.config import ENCODER_POOLING
+from nst_tf.nets import decoder as decoders
+from nst_tf.nets.vgg import build_vgg
+
+FEATURE_WEIGHT = 1.0  # the issue's 1:1 pixel and feature loss
+
+
+def reconstruction_losses(x, y, f, f_y, feature_weight=FEATURE_WEIGHT):
+    """{total, pixel, feature} for an image x, its decoding y, their features f and f_y (float32).
+
+    pixel = mean((y - x)^2) over all pixels and channels; feature = mean((f_y - f)^2);
+    total = pixel + feature_weight * feature.
+    """
+    pixel = tf.reduce_mean(tf.square(tf.cast(y, tf.float32) - tf.cast(x, tf.float32)))
+    feature = tf.reduce_mean(tf.square(tf.cast(f_y, tf.float32) - tf.cast(f, tf.float32)))
+    return {"total": pixel + feature_weight * feature, "pixel": pixel, "feature": feature}
+
+
+class DecoderTraining:
+    """The relu<level>_1 decoder, the frozen encoder and the reconstruction loss."""
+
+    cost_names = ("total", "pixel", "feature")
+
+    def __init__(self, level, vgg_weights, precision="float32"):
+        self.level, self.layer = level, decoders.level_layer(level)
+        self.vgg_weights = vgg_weights
+        self.encoder = build_vgg(vgg_weights, ENCODER_POOLING, outputs=[self.layer], precision=precision)
+        widths = decoders.widths_of(vgg_weights.layers)
+        self.network = decoders.build_decoder(level, widths, precision)
+        self.model_file = decoders.decoder_file(level)
+
+    def encode(self, x):
+        return self.encoder(x)[self.layer]
+
+    def reconstruct(self, x):
+        """The decoding of x's relu<level>_1 features, cropped to x's size: (n, H, W, 3)."""
+        return decoders.crop_to(self.network(self.encode(x)), x.shape[1], x.shape[2])
+
+    def losses(self, x):
+        f = tf.stop_gradient(self.encode(x))
+        y = decoders.crop_to(self.network(f), x.shape[1], x.shape[2])
+        return reconstruction_losses(x, y, f, self.encode(y))
+
+    def encoder_record(self):
+        w = self.vgg_weights
+        return {"source": w.source, "path": str(w.path), "sha256": w.sha256, "pooling": ENCODER_POOLING}
+
+    def describe(self):
+        return {
+            "network": f"WCT decoder after relu{self.level}_1 ({self.layer} in nst_tf.nets.vgg)",
+            "level": self.level,
+            "parameters": int(self.network.count_params()),
+            "loss": f"mean squared pixel error + {FEATURE_WEIGHT:g} x mean squared {self.layer} error",
+            "encoder": self.encoder_record(),
+        }
+
+    def save(self, path, meta):
+        decoders.write_decoder(
+            self.network, path, {"level": self.level, "encoder": self.encoder_record(), **meta}
+        )
+
+
+class Task:
+    """`nst_tf.train.tasks`' entry for WCT: one decoder per run, chosen by `options.level`."""
+
+    def run_name(self, options):
+        if options.level is None:
+            raise SettingError(
+                "level", "{setting} is required: the decoder's level, 1..5 (after relu1_1 ... relu5_1)"
+            )
+        if options.level not in decoders.LEVELS:
+            raise SettingError("level", "must be 1..5 (the decoder after relu1_1 ... relu5_1)", options.level)
+        return f"wct_relu{options.level}_1"
+
+    def build(self, options, vgg_weights, precision):
+        self.run_name(options)
+        return DecoderTraining(options.level, vgg_weights, precision)
+
+
+TASK = Task()

@@ -1,0 +1,129 @@
+"""WCT's feature transforms (Li et al. 2017): whitening and colouring, strength, style blends, masks.
+
+Pure functions on feature maps `(1, H, W, C)` (VGG-19 post-ReLU activations). The statistics are
+computed in float64: a covariance of 512 channels has eigenvalues spanning many decades, and the
+whitening raises them to the power -1/2.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+EPS = 1e-5  # eigenvalues at or below this are dropped (the paper's code: its SVD threshold)
+
+
+def _rows(features):
+    """(1, H, W, C) or (N, C) features -> (N, C) float64."""
+    features = tf.convert_to_tensor(features)
+    if features.shape.rank == 4:
+        if features.shape[0] != 1:
+            raise ValueError(f"features of one image are (1, H, W, C), not {features.shape}")
+        features = tf.reshape(features, [-1, features.shape[-1]])
+    if features.shape.rank != 2:
+        raise ValueError(f"features are (1, H, W, C) or (N, C), not {features.shape}")
+    return tf.cast(features, tf.float64)
+
+
+def mean_and_covariance(rows):
+    """The channel mean (C,) and the covariance (C, C) (divided by N - 1) of (N, C) rows, float64."""
+    rows = _rows(rows)
+    mean = tf.reduce_mean(rows, 0)
+    centred = rows - mean
+    n = tf.cast(tf.maximum(tf.shape(rows)[0] - 1, 1), tf.float64)
+    return mean, tf.matmul(centred, centred, transpose_a=True) / n
+
+
+def covariance_power(cov, power, eps=EPS):
+    """cov^power (symmetric) from its eigendecomposition, with eigenvalues <= eps dropped.
+
+    Dropping the near-zero eigenvalues (rather than adding eps to them) is the paper's code: a
+    content with fewer positions than channels (relu5_1 of a small image) has a singular
+    covariance, and whitening leaves the directions it does not span at zero.
+    """
+    values, vectors = tf.linalg.eigh(tf.cast(cov, tf.float64))  # ascending
+    keep = values > eps
+    scaled = tf.where(keep, tf.pow(tf.where(keep, values, 1.0), power), 0.0)
+    return tf.matmul(vectors * scaled, vectors, transpose_b=True)
+
+
+def whiten(content_f, eps=EPS):
+    """The content's features centred and whitened: (N, C) float64 rows with identity covariance.
+
+    Returns:
+      (whitened rows (N, C), the content's channel mean (C,)).
+    """
+    rows = _rows(content_f)
+    mean, cov = mean_and_covariance(rows)
+    return tf.matmul(rows - mean, covariance_power(cov, -0.5, eps)), mean
+
+
+def colour(whitened, style_f, eps=EPS):
+    """Whitened (N, C) rows coloured with the style's covariance, plus its mean: (N, C) float64."""
+    mean, cov = mean_and_covariance(style_f)
+    return tf.matmul(whitened, covariance_power(cov, 0.5, eps)) + mean
+
+
+def whiten_colour(content_f, style_f, eps=EPS):
+    """WCT: the content's features with the style's channel mean and covariance.
+
+    Args:
+      content_f: content features, (1, H, W, C).
+      style_f: style features, (1, h, w, C) (any size).
+      eps: eigenvalue threshold of both covariances (see `covariance_power`).
+
+    Returns:
+      float32 (1, H, W, C).
+    """
+    shape = tf.shape(content_f)
+    whitened, _ = whiten(content_f, eps)
+    return tf.cast(tf.reshape(colour(whitened, style_f, eps), shape), tf.float32)
+
+
+def blend(transformed, content_f, alpha):
+    """WCT's strength: alpha * transformed + (1 - alpha) * content, for alpha in [0, 1]."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"strength alpha must be in [0, 1], not {alpha}")
+    return alpha * tf.cast(transformed, tf.float32) + (1.0 - alpha) * tf.cast(content_f, tf.float32)
+
+
+def blend_styles(content_f, style_fs, weights, eps=EPS):
+    """Several styles: the sum of weights[i] * whiten_colour(content_f, style_fs[i]) (the paper's
+    interpolation); the weights are used as given (normalise them to sum 1)."""
+    if len(style_fs) != len(weights) or not style_fs:
+        raise ValueError(f"give one weight per style: {len(style_fs)} styles, {len(weights)} weights")
+    return tf.add_n([w * whiten_colour(content_f, s, eps) for s, w in zip(style_fs, weights)])
+
+
+def resize_mask(mask, height, width):
+    """A mask (h, w) (any numbers; > 0.5 is inside) resized to (height, width) by nearest neighbour,
+    as a boolean array."""
+    mask = tf.convert_to_tensor(np.asarray(mask, np.float32))[tf.newaxis, :, :, tf.newaxis]
+    resized = tf.image.resize(mask, [height, width], method="nearest")
+    return resized[0, :, :, 0].numpy() > 0.5
+
+
+def masked(content_f, style_fs, masks, eps=EPS):
+    """Each style applied to its region: the content features inside masks[i] are whitened with
+    their own statistics and coloured with style_fs[i]; positions in no mask keep the content's.
+
+    Args:
+      content_f: (1, H, W, C).
+      style_fs: one style's features (1, h, w, C) per mask.
+      masks: one mask per style, (h', w') of any size (resized to H x W; > 0.5 is inside); where
+        masks overlap, the later one wins.
+
+    Returns:
+      float32 (1, H, W, C).
+    """
+    if len(style_fs) != len(masks):
+        raise ValueError(f"give one mask per style: {len(style_fs)} styles, {len(masks)} masks")
+    _, h, w, c = content_f.shape
+    rows = tf.reshape(tf.cast(content_f, tf.float32), [h * w, c])
+    out = rows
+    for style_f, mask in zip(style_fs, masks):
+        where = np.flatnonzero(resize_mask(mask, h, w))[:, np.newaxis]  # (n, 1) flat positions
+        if len(where) < 2:  # no statistics of one position: the region keeps the content
+            continue
+        region = tf.gather_nd(rows, where)
+        whitened, _ = whiten(region, eps)
+        out = tf.tensor_scatter_nd_update(out, where, tf.cast(colour(whitened, style_f, eps), tf.float32))
+    return tf.reshape(out, [1, h, w, c])

@@ -1,0 +1,159 @@
+"""WCT's decoders: VGG-19 mirrored from relu<L>_1 back to pixels (Keras), and their weights files."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from nst_tf.errors import WeightsError
+from nst_tf.files import atomic_write
+from nst_tf.nets.layers import BLOCKS, CONV_LAYERS
+
+LEVELS = (1, 2, 3, 4, 5)
+VGG_WIDTHS = {block: width for block, _, width in BLOCKS}  # {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+FORMAT = "nst_tf-decoder-1"
+
+
+def level_layer(level):
+    """The encoder layer a level's decoder starts from: `conv<L>_1` (post-ReLU: the paper's relu<L>_1)."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS} (relu1_1 ... relu5_1), not {level!r}")
+    return f"conv{level}_1"
+
+
+def widths_of(layers):
+    """{block: channels} of VGG-19 weights in canonical form (`VGGWeights.layers`)."""
+    return {block: layers[f"conv{block}_1"][0].shape[-1] for block, _, _ in BLOCKS}
+
+
+def plan(level, widths=None):
+    """The decoder's convolutions, in order: (name, in channels, out channels, upsample after).
+
+    The encoder's layers from conv<L>_1 down to conv1_1, each reversed (out -> in channels), named
+    `dec<b>_<c>` after the layer it mirrors; a 2x upsampling follows the mirror of every conv<b>_1
+    with b > 1 (the encoder pools before it).
+    """
+    level_layer(level)
+    widths = widths or VGG_WIDTHS
+    mirrored = CONV_LAYERS[: CONV_LAYERS.index(f"conv{level}_1") + 1][::-1]
+    steps = []
+    for name in mirrored:
+        block, conv = int(name[4]), int(name[6])
+        into = 3 if name == "conv1_1" else widths[block - 1] if conv == 1 else widths[block]
+        steps.append((f"dec{block}_{conv}", widths[block], into, conv == 1 and block > 1))
+    return steps
+
+
+class ReflectionPad2D(tf.keras.layers.Layer):
+    """Pad height and width by `pad` on each side, reflecting (the paper's decoders)."""
+
+    def __init__(self, pad=1, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = pad
+
+    def call(self, x):
+        p = self.pad
+        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        grow = lambda side: None if side is None else side + 2 * self.pad  # noqa: E731
+        return (n, grow(h), grow(w), c)
+
+
+def build_decoder(level, widths=None, precision="float32"):
+    """The decoder after relu<level>_1: the encoder mirrored, as a Keras functional model.
+
+    3x3 convolutions on reflection-padded input, each followed by a ReLU but the last (to 3
+    channels, linear), and a nearest-neighbour 2x upsampling where the encoder pools. With VGG-19's
+    widths it has 1,731 / 112,451 / 555,075 / 3,505,219 / 12,944,451 parameters for levels 1..5.
+
+    Args:
+      level: 1..5, the encoder layer relu1_1 ... relu5_1 (`conv<L>_1` in `nets.vgg`) it inverts.
+      widths: {block: channels} of the encoder (`widths_of(weights.layers)`); default VGG-19's.
+      precision: "float32" or "bfloat16" (mixed: bfloat16 compute, float32 weights; the last
+        convolution stays float32, as the encoder's first does).
+
+    Returns:
+      keras.Model mapping float32 features (n, h, w, C_L) to a float32 image (n, h * 2^(L-1),
+      w * 2^(L-1), 3) in the encoder's input space: RGB minus `nst_tf.images.MEANS`. An encoder
+      input of odd size gives a larger decoding: crop it (`crop_to`).
+    """
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be float32 or bfloat16, not {precision!r}")
+    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    steps = plan(level, widths)
+    features = tf.keras.Input(shape=(None, None, steps[0][1]), name="features")
+    x = features
+    for name, _, out, upsample in steps:
+        last = name == "dec1_1"
+        dtype = "float32" if last else policy
+        x = ReflectionPad2D(name=f"{name}_pad", dtype=dtype)(x)
+        x = tf.keras.layers.Conv2D(out, 3, activation=None if last else "relu", name=name, dtype=dtype)(x)
+        if upsample:
+            x = tf.keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up", dtype=policy)(x)
+    return tf.keras.Model(features, x, name=f"decoder_relu{level}_1")
+
+
+def crop_to(image, height, width):
+    """The top-left (height, width) of a decoded (n, H', W', 3) image (H' >= height, W' >= width)."""
+    return image[:, :height, :width, :]
+
+
+def decoder_file(level):
+    """The file name of a level's decoder weights: `decoder_relu<L>_1.npz`."""
+    level_layer(level)
+    return f"decoder_relu{level}_1.npz"
+
+
+def write_decoder(model, path, meta):
+    """Write a decoder's weights and `meta` (a JSON-able dict: level, encoder, ...) to `path` atomically."""
+    arrays = {}
+    for layer in model.layers:
+        for weight in layer.weights:
+            arrays[f"{layer.name}/{weight.name}"] = np.asarray(weight.numpy(), np.float32)
+    arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
+
+    def write(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
+            np.savez(f, **arrays)
+
+    atomic_write(path, write)
+
+
+def read_meta(path):
+    """The `meta` dict written with a decoder file.
+
+    Raises:
+      WeightsError: `path` is not a decoder file of this project.
+    """
+    try:
+        with np.load(str(path), allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        raise WeightsError(f"{path}: not a readable decoder file ({type(e).__name__}: {e})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not a decoder file of nst_tf (format {FORMAT})")
+    return meta
+
+
+def load_decoder(path, level, widths=None, precision="float32"):
+    """`build_decoder(level, widths, precision)` with the weights of the file `path`.
+
+    Raises:
+      WeightsError: the file is unreadable or its weights do not fit that decoder.
+    """
+    model = build_decoder(level, widths, precision)
+    read_meta(path)
+    try:
+        with np.load(str(path), allow_pickle=False) as z:
+            for layer in model.layers:
+                for weight in layer.weights:
+                    value = z[f"{layer.name}/{weight.name}"]
+                    if value.shape != tuple(weight.shape):
+                        raise ValueError(f"{layer.name} has {value.shape}, expected {tuple(weight.shape)}")
+                    weight.assign(value)
+    except (OSError, ValueError, KeyError) as e:
+        raise WeightsError(f"{Path(path)}: not the relu{level}_1 decoder of this encoder ({e})")
+    return model

@@ -1,0 +1,61 @@
+"""The settings of a training run (the single home of their defaults), each a flag of `nst_tf.train`."""
+
+import dataclasses
+
+from nst_tf import precision
+from nst_tf.errors import SettingError
+
+# What --resume may change: how long to go on and how often to save, preview and report.
+RESUMABLE_CHANGES = ("iterations", "save_every", "preview_every", "log_every")
+
+
+def _field(default, help_text, **extra):
+    return dataclasses.field(default=default, metadata={"help": help_text, **extra})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """One training run of a fast method's network (`nst_tf.train.tasks` says which network)."""
+
+    method: str = _field("wct", "The method whose network is trained (wct).")
+    level: int | None = _field(None, "wct: the decoder's level, 1..5 (after relu1_1 ... relu5_1).")
+    data: str | None = _field(
+        None, "The manifest.json of the training photos (python -m nst_tf.data.assemble)."
+    )
+    out: str | None = _field(None, "Folder of the trained models; each run keeps its state in a subfolder.")
+    iterations: int = _field(15000, "Adam steps in all (a resumed run goes on to this many).")
+    batch_size: int = _field(8, "Images a step.")
+    learning_rate: float = _field(1e-4, "Adam's learning rate.")
+    crop: int = _field(
+        256, "Side of the square training crops, from images scaled to a short side of 1-2x it."
+    )
+    save_every: int = _field(500, "Save the state, the model and the losses every N steps.")
+    preview_every: int = _field(
+        500, "Write a preview grid (held-out photos, their reconstructions) every N steps."
+    )
+    log_every: int = _field(
+        10, "Write losses.csv, and report the losses when stderr is not a terminal, every N steps."
+    )
+    seed: int = _field(0, "Seed of the initial weights and of the crops: the same seed, the same run.")
+    precision: str = _field("auto", "float32, bfloat16 (mixed), or auto (bfloat16 where native).")
+    weights: str | None = _field(None, "VGG-19 weights of the encoder (default: the embedded default).")
+
+    def validate(self):
+        """Raise SettingError naming the first setting that cannot work; returns self."""
+        for name in ("data", "out"):
+            if not getattr(self, name):
+                raise SettingError(name, "{setting} is required")
+        for name in ("iterations", "batch_size", "save_every", "preview_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise SettingError(name, "must be at least 1", getattr(self, name))
+        if not self.learning_rate > 0:
+            raise SettingError("learning_rate", "must be greater than 0", self.learning_rate)
+        if self.crop < 16 or self.crop % 16:
+            raise SettingError(
+                "crop", "must be a multiple of 16 (the deepest decoder upsamples 16x)", self.crop
+            )
+        if self.precision not in precision.PRECISIONS:
+            raise SettingError(
+                "precision", f"must be one of {', '.join(precision.PRECISIONS)}", self.precision
+            )
+        return self

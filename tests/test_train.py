@@ -1,0 +1,164 @@
+"""`nst_tf.train`: a few steps of WCT decoder training at 32 px, its files, exact resume, one-line errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import REPO, tiny_layers
+from PIL import Image
+
+from nst_tf import files
+from nst_tf.errors import SettingError
+from nst_tf.methods.wct.training import reconstruction_losses
+from nst_tf.nets import decoder as decoders
+from nst_tf.nets import weights
+from nst_tf.train import session
+from nst_tf.train.options import TrainOptions
+
+QUIET = lambda message: None  # noqa: E731
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Tiny VGG weights and a manifest of four photos, one held out."""
+    root = tmp_path_factory.mktemp("train")
+    weights.write_npz(tiny_layers(), root / "tiny.npz")
+    (root / "photos").mkdir()
+    rng, records = np.random.default_rng(0), []
+    for i in range(4):
+        coarse = rng.integers(0, 255, (5, 6, 3)).astype(np.uint8)
+        Image.fromarray(coarse).resize((48 + 8 * i, 40), Image.Resampling.BICUBIC).save(
+            root / f"photos/p{i}.png"
+        )
+        records.append(
+            {"file": f"photos/p{i}.png", "kind": "photo", "split": "train" if i < 3 else "heldout"}
+        )
+    (root / "manifest.json").write_text(json.dumps({"files": records}))
+    return root
+
+
+def options(data, out, **changes):
+    fields = dict(
+        level=2, data=str(data / "manifest.json"), out=str(out), iterations=3, batch_size=2, crop=32
+    )
+    fields.update(save_every=2, preview_every=2, precision="float32", weights=str(data / "tiny.npz"))
+    return TrainOptions(**{**fields, **changes})
+
+
+def test_reconstruction_losses_are_pixel_plus_feature_mean_squares():
+    rng = np.random.default_rng(1)
+    x, y, f, g = (
+        rng.normal(0, 9, shape).astype(np.float32) for shape in [(2, 4, 4, 3)] * 2 + [(2, 2, 2, 5)] * 2
+    )
+    got = {k: float(v) for k, v in reconstruction_losses(x, y, f, g).items()}
+    pixel, feature = np.mean((y - x) ** 2), np.mean((g - f) ** 2)
+    np.testing.assert_allclose(
+        [got["pixel"], got["feature"], got["total"]], [pixel, feature, pixel + feature], rtol=1e-5
+    )
+
+
+def test_three_steps_give_finite_losses_a_model_previews_and_provenance(data, tmp_path):
+    steps = []
+    model = session.train(options(data, tmp_path, precision="bfloat16"), log=QUIET, show=steps.append)
+    assert [s.iteration for s in steps] == [1, 2, 3] and steps[0].first and not steps[1].first
+    assert all(np.isfinite(list(s.losses.values())).all() for s in steps)
+    run = tmp_path / "wct_relu2_1"
+    rows = session.read_losses(run / session.LOSSES_CSV)
+    assert [r[0] for r in rows] == [1, 2, 3] and rows[-1][1] == pytest.approx(steps[-1].losses["total"])
+    assert (run / "previews" / "2.png").is_file()
+    assert np.asarray(Image.open(run / "previews" / "3.png")).shape == (64, 32, 3)  # photo over its rebuild
+    record = json.loads((run / session.PROVENANCE_JSON).read_text())
+    assert record["status"] == "complete" and record["iterations_done"] == 3
+    assert record["data"]["sha256"] == files.sha256_of(data / "manifest.json")
+    assert record["model"]["sha256"] == files.sha256_of(model) and record["training_seconds"] > 0
+    assert record["settings"]["precision"] == "bfloat16" and record["task"]["level"] == 2
+    assert {"cpu", "cpus", "device", "platform"} <= set(record["sessions"][0]["machine"])
+    assert set(record["final_losses"]) == {"iteration", "total", "pixel", "feature", "seconds"}
+    assert "tensorflow" in record["versions"]
+    assert decoders.read_meta(model)["steps"] == 3
+    decoders.load_decoder(model, 2, decoders.widths_of(tiny_layers()))
+
+
+def decoder_weights(path):
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files if k != "meta"}
+
+
+def test_an_interrupted_run_resumed_takes_exactly_the_steps_of_an_uninterrupted_one(data, tmp_path):
+    whole = session.train(options(data, tmp_path / "whole", iterations=4), log=QUIET)
+
+    def stop_after_two(step):
+        if step.iteration == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a job system stops it: the loop stops after this step
+
+    with pytest.raises(session.Interrupted, match="interrupted after step 2"):
+        session.train(options(data, tmp_path / "cut", iterations=4), log=QUIET, show=stop_after_two)
+    with pytest.raises(SettingError, match="already holds this run"):
+        session.train(options(data, tmp_path / "cut", iterations=4), log=QUIET)
+    with pytest.raises(SettingError, match="learning_rate was 0.0001 in this run"):
+        session.resume(options(data, tmp_path / "cut", learning_rate=1e-3), ["learning_rate"], log=QUIET)
+    resumed = session.resume(options(data, tmp_path / "cut", iterations=4), ["iterations"], log=QUIET)
+    a, b = decoder_weights(whole), decoder_weights(resumed)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    rows = [
+        session.read_losses(p / "wct_relu2_1" / session.LOSSES_CSV)
+        for p in (tmp_path / "whole", tmp_path / "cut")
+    ]
+    assert [r[:4] for r in rows[0]] == [r[:4] for r in rows[1]]
+    record = json.loads((tmp_path / "cut" / "wct_relu2_1" / session.PROVENANCE_JSON).read_text())
+    assert [(s["from_step"], s["to_step"]) for s in record["sessions"]] == [(0, 2), (2, 4)]
+
+
+def test_bad_settings_are_named(data, tmp_path):
+    with pytest.raises(SettingError, match="level=6: must be 1..5"):
+        session.train(options(data, tmp_path, level=6), log=QUIET)
+    with pytest.raises(SettingError, match="level is required"):
+        session.train(options(data, tmp_path, level=None), log=QUIET)
+    with pytest.raises(SettingError, match="is not a writable folder"):
+        session.train(options(data, data / "manifest.json" / "out"), log=QUIET)
+    with pytest.raises(SettingError, match="crop=40: must be a multiple of 16"):
+        session.train(options(data, tmp_path, crop=40), log=QUIET)
+    with pytest.raises(SettingError, match="method=gatys: has no network to train"):
+        session.train(options(data, tmp_path, method="gatys"), log=QUIET)
+    with pytest.raises(SettingError, match="no saved state"):
+        session.resume(options(data, tmp_path / "new"), log=QUIET)
+
+
+def test_the_command_says_a_missing_manifest_in_one_line_and_exits_2(tmp_path):
+    args = [
+        "--method",
+        "wct",
+        "--level",
+        "3",
+        "--data",
+        str(tmp_path / "none.json"),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "nst_tf.train", *args], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: --data={tmp_path / 'none.json'}: not a readable manifest")
+
+
+def test_a_few_steps_lower_the_loss_on_held_out_photos(data, tmp_path):
+    from nst_tf.train import tasks
+    from nst_tf.train.loop import Trainer
+
+    opts = options(data, tmp_path, level=1, iterations=30, learning_rate=1e-2, batch_size=3)
+    tf.keras.utils.set_random_seed(0)
+    trainer = Trainer(tasks.get("wct").build(opts, weights.read_weights(data / "tiny.npz"), "float32"), opts)
+    photos = session.preview_photos(opts)
+    before = float(trainer.task.losses(photos)["total"])
+    assert [s.iteration for s in trainer.steps()][-1] == 30
+    after = float(trainer.task.losses(photos)["total"])
+    assert after < 0.5 * before, (before, after)

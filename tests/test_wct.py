@@ -1,0 +1,266 @@
+"""WCT: the feature transforms against numpy, the decoders' shapes and sizes, the method on the seam."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO, tiny_layers
+from PIL import Image
+
+from nst_tf import images
+from nst_tf.app import report, single
+from nst_tf.errors import SettingError, WeightsError
+from nst_tf.methods import get
+from nst_tf.methods.wct import transforms
+from nst_tf.methods.wct.config import WCTSettings
+from nst_tf.nets import decoder as decoders
+from nst_tf.nets import weights
+
+QUIET = lambda message: None  # noqa: E731
+
+
+def correlated(rng, n, c, scale=1.0, shift=0.0):
+    """(1, n, 1, c) features with a random full covariance."""
+    mixing = rng.normal(0, 1, (c, c)) * scale
+    return (rng.normal(0, 1, (n, c)) @ mixing + shift).reshape(1, n, 1, c).astype(np.float32)
+
+
+def np_stats(f):
+    rows = np.asarray(f, np.float64).reshape(-1, np.shape(f)[-1])
+    return rows.mean(0), np.cov(rows, rowvar=False)
+
+
+def np_power(cov, power, eps=transforms.EPS):
+    values, vectors = np.linalg.eigh(cov)
+    kept = np.where(values > eps, np.abs(values) ** power, 0.0)
+    return (vectors * kept) @ vectors.T
+
+
+def np_wct(content, style):
+    """The paper's transform in numpy: (x - mu_c) C_c^-1/2 C_s^1/2 + mu_s."""
+    mc, cc = np_stats(content)
+    ms, cs = np_stats(style)
+    rows = np.asarray(content, np.float64).reshape(-1, content.shape[-1])
+    return (rows - mc) @ np_power(cc, -0.5) @ np_power(cs, 0.5) + ms
+
+
+def test_whitened_features_have_identity_covariance():
+    content = correlated(np.random.default_rng(0), 200, 6, 3.0, 5.0)
+    whitened, mean = transforms.whiten(content)
+    got_mean, got_cov = np_stats(whitened.numpy())
+    np.testing.assert_allclose(got_cov, np.eye(6), atol=1e-9)
+    np.testing.assert_allclose(got_mean, 0, atol=1e-9)
+    np.testing.assert_allclose(mean.numpy(), np_stats(content)[0], rtol=1e-6)
+
+
+def test_coloured_features_have_the_styles_mean_and_covariance_as_numpy_computes():
+    rng = np.random.default_rng(1)
+    content, style = correlated(rng, 150, 5, 2.0, 1.0), correlated(rng, 90, 5, 0.5, -3.0)
+    out = transforms.whiten_colour(content, style)
+    assert out.shape == content.shape and out.dtype.name == "float32"
+    mean, cov = np_stats(out.numpy())
+    style_mean, style_cov = np_stats(style)
+    np.testing.assert_allclose(mean, style_mean, atol=1e-4)
+    np.testing.assert_allclose(cov, style_cov, atol=1e-4)
+    np.testing.assert_allclose(out.numpy().reshape(-1, 5), np_wct(content, style), rtol=1e-5, atol=1e-5)
+
+
+def test_a_singular_content_covariance_drops_its_null_directions_like_the_papers_code():
+    rng = np.random.default_rng(2)
+    content, style = correlated(rng, 4, 8), correlated(rng, 50, 8)  # 4 positions, 8 channels: rank 3
+    out = transforms.whiten_colour(content, style).numpy()
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out.reshape(-1, 8), np_wct(content, style), rtol=1e-4, atol=1e-4)
+
+
+def test_strength_blends_and_zero_gives_the_content_back():
+    rng = np.random.default_rng(3)
+    content, style = correlated(rng, 40, 4), correlated(rng, 40, 4, 2.0)
+    moved = transforms.whiten_colour(content, style)
+    np.testing.assert_array_equal(transforms.blend(moved, content, 0.0).numpy(), content)
+    np.testing.assert_array_equal(transforms.blend(moved, content, 1.0).numpy(), moved.numpy())
+    half = transforms.blend(moved, content, 0.5).numpy()
+    np.testing.assert_allclose(half, (moved.numpy() + content) / 2, rtol=1e-6)
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        transforms.blend(moved, content, 1.5)
+
+
+def test_styles_blend_by_their_weights():
+    rng = np.random.default_rng(4)
+    content, s1, s2 = (correlated(rng, 60, 3, k) for k in (1.0, 2.0, 0.3))
+    one, two = transforms.whiten_colour(content, s1).numpy(), transforms.whiten_colour(content, s2).numpy()
+    np.testing.assert_allclose(transforms.blend_styles(content, [s1, s2], [1.0, 0.0]).numpy(), one)
+    mixed = transforms.blend_styles(content, [s1, s2], [0.25, 0.75]).numpy()
+    np.testing.assert_allclose(mixed, 0.25 * one + 0.75 * two, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="one weight per style"):
+        transforms.blend_styles(content, [s1, s2], [1.0])
+
+
+def test_each_style_goes_to_its_masks_region_and_the_rest_keeps_the_content():
+    rng = np.random.default_rng(5)
+    content = rng.normal(2, 1, (1, 8, 12, 3)).astype(np.float32)
+    s1, s2 = correlated(rng, 50, 3, 0.5, 10.0), correlated(rng, 50, 3, 2.0, -10.0)
+    left, right = np.zeros((16, 24)), np.zeros((16, 24))  # masks at twice the feature map's size
+    left[:, :8], right[:, 12:20] = 1.0, 1.0
+    out = transforms.masked(content, [s1, s2], [left, right]).numpy()
+    np.testing.assert_allclose(
+        out[0, :, :4].reshape(-1, 3), np_wct(content[:, :, :4], s1), rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_allclose(
+        out[0, :, 6:10].reshape(-1, 3), np_wct(content[:, :, 6:10], s2), rtol=1e-4, atol=1e-4
+    )
+    for kept in (slice(4, 6), slice(10, 12)):  # in no mask
+        np.testing.assert_array_equal(out[0, :, kept], content[0, :, kept])
+    assert (
+        transforms.resize_mask(left, 8, 12)[:, :4].all()
+        and not transforms.resize_mask(left, 8, 12)[:, 4:].any()
+    )
+
+
+@pytest.mark.parametrize("level, params", [(1, 1731), (2, 112451), (3, 555075), (4, 3505219), (5, 12944451)])
+def test_decoder_parameter_counts_are_the_papers(level, params):
+    if level == 5:
+        assert sum(3 * 3 * i * o + o for _, i, o, _ in decoders.plan(5)) == params  # without building 52 MB
+        return
+    assert decoders.build_decoder(level).count_params() == params
+
+
+def test_decoder_mirrors_the_encoder_and_undoes_its_pooling():
+    steps = decoders.plan(3)
+    assert [s[0] for s in steps] == ["dec3_1", "dec2_2", "dec2_1", "dec1_2", "dec1_1"]
+    assert [s[3] for s in steps] == [True, False, True, False, False] and steps[-1][2] == 3
+    widths = decoders.widths_of(tiny_layers())
+    for level in decoders.LEVELS:
+        model = decoders.build_decoder(level, widths, precision="bfloat16" if level == 4 else "float32")
+        f = np.zeros((2, 3, 5, widths[level]), np.float32)
+        y = model(f)
+        assert y.shape == (2, 3 * 2 ** (level - 1), 5 * 2 ** (level - 1), 3) and y.dtype.name == "float32"
+        assert decoders.crop_to(y, 2, 4).shape == (2, 2, 4, 3)
+    with pytest.raises(ValueError, match="level must be one of"):
+        decoders.build_decoder(6)
+
+
+def test_a_decoder_file_round_trips_and_refuses_another_level(tmp_path):
+    widths = decoders.widths_of(tiny_layers())
+    model = decoders.build_decoder(2, widths)
+    path = tmp_path / decoders.decoder_file(2)
+    decoders.write_decoder(model, path, {"level": 2})
+    again = decoders.load_decoder(path, 2, widths)
+    for a, b in zip(model.weights, again.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert decoders.read_meta(path)["level"] == 2
+    with pytest.raises(WeightsError, match="not the relu3_1 decoder"):
+        decoders.load_decoder(path, 3, widths)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(WeightsError, match="not a readable decoder file"):
+        decoders.read_meta(tmp_path / "junk.npz")
+
+
+# --- the method on the seam ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wct_inputs(tmp_path_factory):
+    """Tiny VGG weights (.npz), random decoders for them at every level, two styles, a content."""
+    root = tmp_path_factory.mktemp("wct")
+    weights.write_npz(tiny_layers(), root / "tiny.npz")
+    vgg = weights.read_weights(root / "tiny.npz")
+    (root / "decoders").mkdir()
+    encoder = {"source": vgg.source, "path": vgg.path, "sha256": vgg.sha256, "pooling": "max"}
+    for level in decoders.LEVELS:
+        model = decoders.build_decoder(level, decoders.widths_of(vgg.layers))
+        decoders.write_decoder(model, root / "decoders" / decoders.decoder_file(level), {"encoder": encoder})
+    rng = np.random.default_rng(6)
+    for name in ("content", "style1", "style2"):
+        coarse = rng.integers(0, 255, (6, 8, 3)).astype(np.uint8)
+        Image.fromarray(coarse).resize((48, 36), Image.Resampling.BICUBIC).save(root / f"{name}.png")
+    mask = np.zeros((36, 48), np.uint8)
+    mask[:, :24] = 255
+    Image.fromarray(mask).save(root / "left.png")
+    Image.fromarray(255 - mask).save(root / "right.png")
+    return root
+
+
+def stylise(root, out, style="style1", **changes):
+    settings = WCTSettings(width=48, height=32, decoder=str(root / "decoders"), **changes)
+    styles = [root / f"{name}.png" for name in style.split(",")]
+    path = single.run(
+        root / "content.png", styles, out, settings, root / "tiny.npz", log=QUIET, method=get("wct")
+    )
+    return images.load_image(out / report.FINAL_IMAGE), path
+
+
+def test_wct_runs_through_the_seam_and_strength_zero_ignores_the_style(wct_inputs, tmp_path):
+    styled, path = stylise(wct_inputs, tmp_path / "a")
+    assert styled.shape == (32, 48, 3)
+    record = json.loads((tmp_path / "a" / report.RUN_JSON).read_text())
+    assert record["method"] == "wct" and record["status"] == "complete"
+    assert set(record["models"]) == {f"decoder_relu{level}_1" for level in decoders.LEVELS}
+    assert set(record["final_costs"]) == {"iteration", "content", "style"}
+    settings = WCTSettings(width=48, height=32, decoder=str(wct_inputs / "decoders"), strength=0.0)
+    engine = get("wct").engine(settings, weights.read_weights(wct_inputs / "tiny.npz"))
+    content = images.load_image(wct_inputs / "content.png")
+    first = [engine.prepare_style([images.load_image(wct_inputs / f"style{k}.png")]) for k in (1, 2)]
+    zero = [next(next(engine.stages([content], [s])).steps()).image for s in first]
+    np.testing.assert_array_equal(zero[0], zero[1])  # strength 0: the content's features, decoded
+
+
+def test_wct_blends_two_styles_and_masks_them_to_regions(wct_inputs, tmp_path):
+    masks = f"{wct_inputs / 'left.png'},{wct_inputs / 'right.png'}"
+    blended, _ = stylise(wct_inputs, tmp_path / "b", "style1,style2", style_blend_weights=(0.3, 0.7))
+    masked, _ = stylise(wct_inputs, tmp_path / "m", "style1,style2", style_masks=masks, wct_levels="2,1")
+    assert blended.shape == masked.shape == (32, 48, 3)
+    with pytest.raises(SettingError, match="style_masks: has 1 masks for 2 style images"):
+        stylise(wct_inputs, tmp_path / "x", "style1,style2", style_masks=str(wct_inputs / "left.png"))
+
+
+def test_wct_settings_check_levels_and_strength(tmp_path):
+    with pytest.raises(SettingError, match="wct_levels=5,5"):
+        WCTSettings(wct_levels="5,5").levels()
+    assert WCTSettings(wct_levels="1,3").levels() == (3, 1)
+    with pytest.raises(SettingError, match="strength=2"):
+        WCTSettings(strength=2.0, decoder=str(tmp_path)).validate()
+
+
+def test_a_decoder_for_other_vgg_weights_is_refused(wct_inputs, tmp_path):
+    weights.write_npz(tiny_layers(seed=1), tmp_path / "other.npz")
+    settings = WCTSettings(width=48, height=32, decoder=str(wct_inputs / "decoders"), wct_levels="1")
+    with pytest.raises(SettingError, match="was trained for other VGG-19 weights"):
+        get("wct").engine(settings, weights.read_weights(tmp_path / "other.npz"))
+
+
+def test_without_decoders_wct_refuses_in_one_line_naming_the_file_and_the_command(wct_inputs, tmp_path):
+    import subprocess
+
+    args = ["--method", "wct", "--content", str(wct_inputs / "content.png"), "--style"]
+    args += [str(wct_inputs / "style1.png"), "--decoder", str(tmp_path / "none"), "--weights"]
+    args += [str(wct_inputs / "tiny.npz"), "--output_dir", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-m", "nst_tf.run", *args], cwd=REPO, capture_output=True, text=True
+    )
+    missing = tmp_path / "none" / "decoder_relu5_1.npz"
+    command = f"python -m nst_tf.train --method wct --level 5 --data MANIFEST --out {tmp_path / 'none'}"
+    assert done.returncode == 2, done.stderr
+    assert (
+        done.stderr
+        == f"error: --decoder: no trained relu5_1 model: {missing} is missing; train it with: {command}\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_wcts_settings_are_flags_of_nst_tf_run(wct_inputs):
+    from absl.testing import flagsaver
+
+    from nst_tf.cli import flags as cli_flags
+    from nst_tf.cli import run as cli_run
+
+    argv = ["run", "--method", "wct", "--strength", "0.5", "--wct_levels", "3,1", "--decoder"]
+    argv += [str(wct_inputs / "decoders"), "--style_masks", "a.png,b.png", "--width", "64"]
+    with flagsaver.flagsaver():
+        cli_run.FLAGS.unparse_flags()
+        cli_run.FLAGS(argv)
+        settings = cli_flags.settings_from_flags(get("wct"))
+    assert isinstance(settings, WCTSettings) and settings.strength == 0.5 and settings.levels() == (3, 1)
+    assert settings.mask_paths() == ["a.png", "b.png"] and settings.width == 64
+    assert set(get("wct").files(settings)) == {"decoder_relu3_1", "decoder_relu1_1"}
