@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -38,13 +39,22 @@ PAIRS = {  # his output's name -> style image in examples/inputs
 }
 CONTENT = "golden_gate.jpg"
 SIZES = (256, 512, 1024)
-# Named settings on top of --preset quality (the first is the preset itself).
+# Pairs that are not his (no published output to compare): the demo pair and classic pairs of the
+# field, to check the preset beyond the six; "repo:" is this repository, "images:" is --images.
+OTHER_PAIRS = {
+    "chelsea-swirls": ("repo:images/chelsea.jpg", "repo:images/swirls.jpg"),  # the demo pair
+    "tubingen-shipwreck": ("images:tubingen.jpg", "images:shipwreck.jpg"),
+    "louvre-monet": ("images:louvre.jpg", "images:monet.jpg"),  # the assignment's pair
+}
+SIZES = (256, 512, 1024)
+# Named settings on top of --preset quality (the first is the preset itself); the strengths are
+# `--style_strength`, the one knob for the balance (STRIP: the demo pair's strip of them).
 RUNS = {
     "preset": {},
-    **{f"strength{s:g}": {"style_strength": float(s)} for s in (2, 3, 5, 10, 30)},
-    **{f"strength{s:g}-f32": {"style_strength": float(s), "precision": "float32"} for s in (3, 10)},
-    **{f"strength{s:g}-adam": {"style_strength": float(s), "optimizer": "adam"} for s in (3, 10)},
+    **{f"strength{s:g}": {"style_strength": float(s)} for s in (0.5, 2, 4)},
+    "his-weights": {"beta": 1.0},  # jcjohnson's own balance: style_strength 1 / 0.7
 }
+STRIP = ("strength0.5", "preset", "strength2", "strength4")
 
 
 def read_jcjohnson(root, path):
@@ -55,6 +65,20 @@ def read_jcjohnson(root, path):
     return subprocess.run(
         ["git", "--git-dir", str(root), "show", f"HEAD:{path}"], capture_output=True, check=True
     ).stdout
+
+
+def read_pair(name, args):
+    """(content, style) uint8 images of a pair, and his published output (None for OTHER_PAIRS)."""
+    if name in PAIRS:
+        content = rgb(read_jcjohnson(args.jcjohnson, f"examples/inputs/{CONTENT}"))
+        style = rgb(read_jcjohnson(args.jcjohnson, f"examples/inputs/{PAIRS[name]}"))
+        return content, style, rgb(read_jcjohnson(args.jcjohnson, f"examples/outputs/golden_gate_{name}.png"))
+    roots = {"repo": REPO, "images": Path(args.images)}
+    found = []
+    for source in OTHER_PAIRS[name]:
+        root, _, path = source.partition(":")
+        found.append(rgb((roots[root] / path).read_bytes()))
+    return (*found, None)
 
 
 def rgb(data):
@@ -80,53 +104,70 @@ def measure(args):
     from nst_tf import precision
     from nst_tf.app import metrics
     from nst_tf.methods.gatys.config import PRESETS
+    from nst_tf.methods.gatys.method import METHOD
     from nst_tf.nets import weights
 
     vgg_weights = weights.resolve_weights(log=lambda m: None)
     judge = metrics.Judge(vgg_weights)
-    results_path = OUT / "results.json"
+    results_path = Path(args.results)
     results = json.loads(results_path.read_text()) if results_path.exists() else {"pairs": {}}
-    content = rgb(read_jcjohnson(args.jcjohnson, f"examples/inputs/{CONTENT}"))
     used, why = precision.describe(PRESETS["quality"].precision)
     results["machine"] = f"{precision.cpu_info()[0]}, {used} ({why})"
     for name in args.pairs:
-        style = rgb(read_jcjohnson(args.jcjohnson, f"examples/inputs/{PAIRS[name]}"))
-        entry = results["pairs"].setdefault(name, {"style": PAIRS[name], "runs": {}})
-        if "jcjohnson" not in entry:
-            his = rgb(read_jcjohnson(args.jcjohnson, f"examples/outputs/golden_gate_{name}.png"))
+        content, style, his = read_pair(name, args)
+        label = PAIRS.get(name) or " x ".join(Path(s).name for s in OTHER_PAIRS[name])
+        entry = results["pairs"].setdefault(name, {"style": label, "runs": {}})
+        if his is not None and "jcjohnson" not in entry:
             entry["jcjohnson"] = {"size": [his.shape[1], his.shape[0]], **judge.scores(his, content, style)}
         for run in args.runs:
             width, height = size_for(content, args.size)
             changes = {"width": width, "height": height, "precision": used, **RUNS[run]}
             config = dataclasses.replace(PRESETS["quality"], **changes)
+            load = os.getloadavg()[0]
             image, seconds, last = stylise(content, style, config, vgg_weights)
             key = f"{run}@{args.size}"
             entry["runs"][key] = {
                 "settings": RUNS[run],
                 "size": [width, height],
                 "seconds": round(seconds, 1),
-                "iterations": last.iterations,
+                "load": [round(load, 1), round(os.getloadavg()[0], 1)],  # 1-min load average, start and end
+                "iterations": METHOD.steps(config),  # per scale
                 "stopped": last.stopped,
                 **judge.scores(image, content, style),
             }
             folder = OUT / key
             folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(folder / f"golden_gate_{name}.jpg", quality=92)
-            print(json.dumps({name: {key: entry["runs"][key]}, "jcjohnson": entry["jcjohnson"]}), flush=True)
-            results_path.write_text(json.dumps(results, indent=1) + "\n")
+            file = f"golden_gate_{name}.jpg" if name in PAIRS else f"{name}.jpg"
+            Image.fromarray(image).save(folder / file, quality=92)
+            print(
+                json.dumps({name: {key: entry["runs"][key]}, "jcjohnson": entry.get("jcjohnson")}), flush=True
+            )
+            merged = json.loads(results_path.read_text()) if results_path.exists() else {"pairs": {}}
+            merged["machine"] = results["machine"]  # others may have written meanwhile: add this run only
+            mine = merged["pairs"].setdefault(
+                name, {k: v for k, v in entry.items() if k != "runs"} | {"runs": {}}
+            )
+            if "jcjohnson" in entry:
+                mine.setdefault("jcjohnson", entry["jcjohnson"])
+            mine["runs"][key] = entry["runs"][key]
+            results_path.write_text(json.dumps(merged, indent=1) + "\n")
     return results
 
 
 BEGIN, END = "<!-- golden-gate -->", "<!-- /golden-gate -->"
 
 
+def cell(run):
+    return f"{run['style_moved']:.3f} / {run['content_distance']:.3f}"
+
+
 def section(results, runs):
-    """The markdown between the markers: per pair, his numbers and each run's, and how they compare."""
+    """The markdown between the markers: his numbers and each run's, across sizes, the strip."""
     lines = [
         BEGIN,
         f"Measured on {results['machine']}. Style moved (1 = the style's statistics) and content distance",
-        "(0 = the content's features) as `nst_tf.app.metrics` defines them; the bar: his style moved - 0.02",
-        "and his content distance + 0.05.",
+        "(0 = the content's features) as `nst_tf.app.metrics` defines them; ✓: style moved ≥ his − 0.02",
+        "and content distance ≤ his + 0.05. Times are whole runs (all scales), one process on 2 cores.",
         "",
         "| pair | jcjohnson: style moved / content distance | "
         + " | ".join(f"ours, {run}: style moved / content distance (time)" for run in runs)
@@ -134,69 +175,79 @@ def section(results, runs):
         "| --- | --- | " + " | ".join("---" for _ in runs) + " |",
     ]
     for name, entry in results["pairs"].items():
-        his = entry["jcjohnson"]
+        his = entry.get("jcjohnson")
         cells = []
         for run in runs:
             ours = entry["runs"].get(run)
             if ours is None:
                 cells.append("")
                 continue
-            ok = (
+            ok = his and (
                 ours["style_moved"] >= his["style_moved"] - 0.02
                 and ours["content_distance"] <= his["content_distance"] + 0.05
             )
-            mark = " ✓" if ok else ""
-            cells.append(
-                f"{ours['style_moved']:.3f} / {ours['content_distance']:.3f} ({ours['seconds']:.0f} s){mark}"
-            )
-        lines.append(
-            f"| {name} | {his['style_moved']:.3f} / {his['content_distance']:.3f} | "
-            + " | ".join(cells)
-            + " |"
-        )
-    across = [""]
-    across += [
-        "| pair | settings | " + " | ".join(f"{s} px" for s in SIZES) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in SIZES) + " |",
+            cells.append(f"{cell(ours)} ({ours['seconds']:.0f} s){' ✓' if ok else ''}")
+        shown = f"{name} ({entry['style']})" if not his else name
+        lines.append(f"| {shown} | {cell(his) if his else '(not his)'} | " + " | ".join(cells) + " |")
+    across = [
+        "| pair | settings | " + " | ".join(f"{s} px" for s in SIZES) + " | largest spread |",
+        "| --- | --- | " + " | ".join("---" for _ in SIZES) + " | --- |",
     ]
     for name, entry in results["pairs"].items():
         for run in sorted({key.split("@")[0] for key in entry["runs"]}):
-            found = {s: entry["runs"].get(f"{run}@{s}") for s in SIZES}
-            if sum(v is not None for v in found.values()) < 2:
+            found = [entry["runs"].get(f"{run}@{s}") for s in SIZES]
+            there = [v for v in found if v]
+            if len(there) < 2:
                 continue
-            cells = [
-                f"{v['style_moved']:.3f} / {v['content_distance']:.3f}" if v else "" for v in found.values()
-            ]
-            across.append(f"| {name} | {run} | " + " | ".join(cells) + " |")
-    if len(across) > 3:
-        lines += ["", "Across sizes (the same settings at each long side):", *across]
+            spread = max(
+                max(v[k] for v in there) - min(v[k] for v in there)
+                for k in ("style_moved", "content_distance")
+            )
+            cells = [f"{cell(v)} ({v['seconds']:.0f} s)" if v else "" for v in found]
+            across.append(f"| {name} | {run} | " + " | ".join(cells) + f" | {spread:.3f} |")
+    if len(across) > 2:
+        lines += ["", "Across sizes (the same settings at each long side):", "", *across]
+    strip = results["pairs"].get("chelsea-swirls", {}).get("runs", {})
+    shown = [run for run in STRIP if f"{run}@512" in strip]
+    if shown:
+        lines += [
+            "",
+            "`--style_strength` on the demo pair (512 px; left to right "
+            + ", ".join(str(RUNS[run].get("style_strength", 1.0)) for run in shown)
+            + "; style moved / content distance "
+            + ", ".join(cell(strip[f"{run}@512"]) for run in shown)
+            + "):",
+            "",
+            "![--style_strength strip](quality/strength_strip.jpg)",
+        ]
     return "\n".join([*lines, END])
 
 
+def side_by_side(pictures, height):
+    pictures = [im.convert("RGB").resize((round(im.width * height / im.height), height)) for im in pictures]
+    strip = Image.new("RGB", (sum(im.width for im in pictures) + 4 * (len(pictures) - 1), height), "white")
+    x = 0
+    for im in pictures:
+        strip.paste(im, (x, 0))
+        x += im.width + 4
+    return strip
+
+
 def strips(jcjohnson, runs, height=256):
-    """OUT/strips/<pair>.jpg: his output, then ours for each run, side by side (local only: git-ignored)."""
+    """OUT/strips/<pair>.jpg: his output, then ours for each run (local only: git-ignored), and the
+    demo pair's --style_strength strip, docs/quality/strength_strip.jpg (committed: the demo images
+    are ours to ship)."""
     folder = OUT / "strips"
     folder.mkdir(parents=True, exist_ok=True)
     for name in PAIRS:
-        pictures = [
-            Image.open(io.BytesIO(read_jcjohnson(jcjohnson, f"examples/outputs/golden_gate_{name}.png")))
-        ]
-        pictures += [
-            Image.open(OUT / run / f"golden_gate_{name}.jpg")
-            for run in runs
-            if (OUT / run / f"golden_gate_{name}.jpg").exists()
-        ]
-        pictures = [
-            im.convert("RGB").resize((round(im.width * height / im.height), height)) for im in pictures
-        ]
-        strip = Image.new(
-            "RGB", (sum(im.width for im in pictures) + 4 * (len(pictures) - 1), height), "white"
-        )
-        x = 0
-        for im in pictures:
-            strip.paste(im, (x, 0))
-            x += im.width + 4
-        strip.save(folder / f"{name}.jpg", quality=90)
+        his = read_jcjohnson(jcjohnson, f"examples/outputs/golden_gate_{name}.png")
+        ours = [OUT / run / f"golden_gate_{name}.jpg" for run in runs]
+        pictures = [Image.open(io.BytesIO(his))] + [Image.open(path) for path in ours if path.exists()]
+        side_by_side(pictures, height).save(folder / f"{name}.jpg", quality=90)
+    demo = [OUT / f"{run}@512" / "chelsea-swirls.jpg" for run in STRIP]
+    if any(path.exists() for path in demo):
+        pictures = [Image.open(path) for path in demo if path.exists()]
+        side_by_side(pictures, 192).save(REPO / "docs" / "quality" / "strength_strip.jpg", quality=88)
 
 
 def render(runs, doc=REPO / "docs" / "quality.md", jcjohnson=None):
@@ -216,7 +267,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jcjohnson", default="/work/.mirror/jcjohnson+neural-style/repo")
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    parser.add_argument(
+        "--results", default=str(OUT / "results.json"), help="merge the results into this file"
+    )
+    parser.add_argument("--images", default=str(REPO.parent / "shared" / "images"), help="the classic images")
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=[*PAIRS, *OTHER_PAIRS])
     parser.add_argument("--runs", nargs="+", default=["preset"], choices=list(RUNS))
     parser.add_argument(
         "--render", nargs="+", metavar="RUN@SIZE", help="only rewrite docs/quality.md's section"
