@@ -264,3 +264,41 @@ def test_wcts_settings_are_flags_of_nst_tf_run(wct_inputs):
     assert isinstance(settings, WCTSettings) and settings.strength == 0.5 and settings.levels() == (3, 1)
     assert settings.mask_paths() == ["a.png", "b.png"] and settings.width == 64
     assert set(get("wct").files(settings)) == {"decoder_relu3_1", "decoder_relu1_1"}
+
+
+def test_wct_batch_and_beam_give_the_images_of_nst_tf_run(wct_inputs, tmp_path):
+    """Through the seam: the local batch, the Beam pipeline and single runs write the same pictures."""
+    from nst_tf.app import batch
+
+    settings = WCTSettings(width=48, height=32, decoder=str(wct_inputs / "decoders"), wct_levels="3,1")
+    pairs = batch.every_pair(
+        [str(wct_inputs / "content.png")], [str(wct_inputs / f"style{k}.png") for k in (1, 2)]
+    )
+    rows = batch.run_batch(
+        pairs, tmp_path / "batch", settings, wct_inputs / "tiny.npz", fmt="png", log=QUIET, method=get("wct")
+    )
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    engine = get("wct").engine(settings, weights.read_weights(wct_inputs / "tiny.npz"))
+    content = images.load_image(wct_inputs / "content.png")
+    for k, row in zip((1, 2), rows):  # what one image through the engine (as nst_tf.run) gives
+        style = engine.prepare_style([images.load_image(wct_inputs / f"style{k}.png")])
+        alone = images.deprocess(next(next(engine.stages([content], [style])).steps()).image).astype(int)
+        together = images.load_image(tmp_path / "batch" / f"{row['pair']}.png").astype(int)
+        assert np.abs(alone - together).max() <= 1, row["pair"]
+    pytest.importorskip("apache_beam")
+    from nst_tf.app import beam
+
+    beamed = beam.run_pipeline(
+        pairs,
+        str(tmp_path / "beam"),
+        settings,
+        str(wct_inputs / "tiny.npz"),
+        "png",
+        log=QUIET,
+        method=get("wct"),
+    )
+    assert [r["status"] for r in beamed] == ["ok", "ok"]
+    for a, b in zip(rows, beamed):
+        assert (tmp_path / "batch" / f"{a['pair']}.png").read_bytes() == (
+            tmp_path / "beam" / f"{b['pair']}.png"
+        ).read_bytes()

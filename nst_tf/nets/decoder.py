@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf.errors import WeightsError
-from nst_tf.files import atomic_write
+from nst_tf.files import atomic_write, sha256_of
 from nst_tf.nets.layers import BLOCKS, CONV_LAYERS
 
 LEVELS = (1, 2, 3, 4, 5)
@@ -107,19 +107,80 @@ def decoder_file(level):
     return f"decoder_relu{level}_1.npz"
 
 
-def write_decoder(model, path, meta):
-    """Write a decoder's weights and `meta` (a JSON-able dict: level, encoder, ...) to `path` atomically."""
+STORAGES = ("float32", "float16", "int8")
+CHECKSUMS = "models.json"  # a models folder's record: {"files": {name: {"sha256": ..., ...}}, ...}
+
+
+def quantise(kernel):
+    """An int8 kernel and its float32 scale per output channel (symmetric, like the embedded VGG)."""
+    scale = np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0) / 127.0  # (C_out,)
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    return np.clip(np.round(kernel / scale), -127, 127).astype(np.int8), scale
+
+
+def write_decoder(model, path, meta, storage="float32"):
+    """Write a decoder's weights and `meta` (a JSON-able dict: level, encoder, ...) to `path` atomically.
+
+    Args:
+      storage: how the convolution kernels are kept: "float32", "float16" (half the size), or
+        "int8" (a quarter: int8 with a float32 scale per output channel); biases stay float32.
+    """
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, not {storage!r}")
     arrays = {}
     for layer in model.layers:
         for weight in layer.weights:
-            arrays[f"{layer.name}/{weight.name}"] = np.asarray(weight.numpy(), np.float32)
-    arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
+            key, value = f"{layer.name}/{weight.name}", np.asarray(weight.numpy(), np.float32)
+            if value.ndim < 4 or storage == "float32":
+                arrays[key] = value
+            elif storage == "float16":
+                arrays[key] = value.astype(np.float16)
+            else:
+                arrays[key], arrays[f"{key}@scale"] = quantise(value)
+    arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta, "storage": storage}))
 
     def write(tmp):
         with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
             np.savez(f, **arrays)
 
     atomic_write(path, write)
+
+
+def stored_value(z, key):
+    """A weight of an open decoder file as float32, whatever its storage."""
+    value = z[key]
+    if value.dtype == np.int8:
+        return value.astype(np.float32) * z[f"{key}@scale"]
+    return value.astype(np.float32)
+
+
+def verify(path):
+    """Check a decoder file against its folder's `models.json` when the folder has one.
+
+    A folder of shipped models (the package's, or one a user made with `nst_tf.train.ship`) lists
+    each file's SHA-256; a folder without the record (`nst_tf.train --out`) is not checked.
+
+    Raises:
+      WeightsError: the file is not listed, or its SHA-256 differs from the record's.
+    """
+    path = Path(path)
+    record_path = path.parent / CHECKSUMS
+    if not record_path.is_file():
+        return
+    try:
+        listed = json.loads(record_path.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise WeightsError(f"{record_path}: unreadable ({type(e).__name__}: {e}); reinstall nst_tf")
+    if path.name not in listed:
+        raise WeightsError(
+            f"{path}: not listed in {record_path}; remove it, or ship it with nst_tf.train.ship"
+        )
+    digest = sha256_of(path)
+    if digest != listed[path.name].get("sha256"):
+        raise WeightsError(
+            f"{path}: SHA-256 {digest[:12]}... differs from {record_path}'s "
+            f"{str(listed[path.name].get('sha256'))[:12]}...: the file is damaged; reinstall nst_tf"
+        )
 
 
 def read_meta(path):
@@ -142,15 +203,17 @@ def load_decoder(path, level, widths=None, precision="float32"):
     """`build_decoder(level, widths, precision)` with the weights of the file `path`.
 
     Raises:
-      WeightsError: the file is unreadable or its weights do not fit that decoder.
+      WeightsError: the file is unreadable, fails its folder's checksum (`verify`), or its weights
+        do not fit that decoder.
     """
     model = build_decoder(level, widths, precision)
+    verify(path)
     read_meta(path)
     try:
         with np.load(str(path), allow_pickle=False) as z:
             for layer in model.layers:
                 for weight in layer.weights:
-                    value = z[f"{layer.name}/{weight.name}"]
+                    value = stored_value(z, f"{layer.name}/{weight.name}")
                     if value.shape != tuple(weight.shape):
                         raise ValueError(f"{layer.name} has {value.shape}, expected {tuple(weight.shape)}")
                     weight.assign(value)

@@ -78,6 +78,11 @@ class WCTSettings(Settings):
         for level, path in paths.items():
             if not path.is_file():
                 how = f"train it with: {train_command(level, folder)}"
+                have = [lv for lv in decoders.LEVELS if (folder / decoders.decoder_file(lv)).is_file()]
+                if have:  # some are there: say which levels can run now
+                    how += (
+                        f"; or use the levels {folder} has: --wct_levels {','.join(map(str, reversed(have)))}"
+                    )
                 raise SettingError(
                     "decoder", f"{{setting}}: no trained relu{level}_1 model: {path} is missing; {how}"
                 )

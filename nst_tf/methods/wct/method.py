@@ -24,6 +24,7 @@ CONTENT_LAYER = "conv4_1"
 def load_decoder(path, level, vgg_weights, used):
     """A level's trained decoder, refused (SettingError naming `decoder`) if made for another encoder."""
     try:
+        decoders.verify(path)  # against its folder's models.json, before anything is read
         meta = decoders.read_meta(path)
         encoder = meta.get("encoder", {})
         if encoder.get("sha256") != vgg_weights.sha256 or encoder.get("pooling") != ENCODER_POOLING:

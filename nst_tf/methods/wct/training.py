@@ -65,10 +65,15 @@ class DecoderTraining:
             "encoder": self.encoder_record(),
         }
 
-    def save(self, path, meta):
+    def save(self, path, meta, storage="float32"):
         decoders.write_decoder(
-            self.network, path, {"level": self.level, "encoder": self.encoder_record(), **meta}
+            self.network, path, {"level": self.level, "encoder": self.encoder_record(), **meta}, storage
         )
+
+    def load(self, path):
+        """The network's weights from a decoder file (any storage)."""
+        loaded = decoders.load_decoder(path, self.level, decoders.widths_of(self.vgg_weights.layers))
+        self.network.set_weights(loaded.get_weights())
 
 
 class Task:
