@@ -66,6 +66,15 @@ def test_coloured_features_have_the_styles_mean_and_covariance_as_numpy_computes
     np.testing.assert_allclose(out.numpy().reshape(-1, 5), np_wct(content, style), rtol=1e-5, atol=1e-5)
 
 
+def test_statistics_gathered_in_blocks_equal_numpys():
+    """Blocks of rows (as for a large image), shifted so the sums of squares do not cancel."""
+    content = correlated(np.random.default_rng(5), 103, 6, 0.01, 300.0)  # small spread, large mean
+    mean, cov = transforms.mean_and_covariance(content, chunk=16)
+    want_mean, want_cov = np_stats(content)
+    np.testing.assert_allclose(mean.numpy(), want_mean, rtol=1e-9)
+    np.testing.assert_allclose(cov.numpy(), want_cov, rtol=1e-6, atol=1e-12)
+
+
 def test_a_singular_content_covariance_drops_its_null_directions_like_the_papers_code():
     rng = np.random.default_rng(2)
     content, style = correlated(rng, 4, 8), correlated(rng, 50, 8)  # 4 positions, 8 channels: rank 3
@@ -302,3 +311,20 @@ def test_wct_batch_and_beam_give_the_images_of_nst_tf_run(wct_inputs, tmp_path):
         assert (tmp_path / "batch" / f"{a['pair']}.png").read_bytes() == (
             tmp_path / "beam" / f"{b['pair']}.png"
         ).read_bytes()
+
+
+def test_wct_over_its_memory_budget_is_refused_in_one_line(wct_inputs, tmp_path):
+    """--max_memory is honoured: an image whose measured peak would not fit is refused, nothing written."""
+    import subprocess
+
+    args = ["--method", "wct", "--content", str(wct_inputs / "content.png"), "--style"]
+    args += [str(wct_inputs / "style1.png"), "--decoder", str(wct_inputs / "decoders"), "--weights"]
+    args += [str(wct_inputs / "tiny.npz"), "--output_dir", str(tmp_path / "out"), "--width", "4096"]
+    args += ["--height", "4096", "--max_memory", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "nst_tf.run", *args], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: --max_memory=2: WCT at 4096x4096 needs about ")
+    assert "smaller --width/--height" in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -18,6 +18,7 @@ from nst_tf.nets import decoder as decoders
 from nst_tf.nets.vgg import build_vgg
 
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")  # what the reported distances compare
+
 CONTENT_LAYER = "conv4_1"
 
 

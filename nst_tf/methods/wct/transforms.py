@@ -2,13 +2,16 @@
 
 Pure functions on feature maps `(1, H, W, C)` (VGG-19 post-ReLU activations). The statistics are
 computed in float64: a covariance of 512 channels has eigenvalues spanning many decades, and the
-whitening raises them to the power -1/2.
+whitening raises them to the power -1/2. `whiten_colour` folds whitening and colouring into one
+C x C matrix (float64) applied to the float32 features, and gathers the statistics in chunks of
+rows, so a large image never holds a float64 copy of its relu1_1 features (512 bytes a pixel).
 """
 
 import numpy as np
 import tensorflow as tf
 
 EPS = 1e-5  # eigenvalues at or below this are dropped (the paper's code: its SVD threshold)
+CHUNK = 1 << 18  # rows per float64 block when gathering statistics
 
 
 def _rows(features):
@@ -23,13 +26,36 @@ def _rows(features):
     return tf.cast(features, tf.float64)
 
 
-def mean_and_covariance(rows):
-    """The channel mean (C,) and the covariance (C, C) (divided by N - 1) of (N, C) rows, float64."""
-    rows = _rows(rows)
-    mean = tf.reduce_mean(rows, 0)
-    centred = rows - mean
-    n = tf.cast(tf.maximum(tf.shape(rows)[0] - 1, 1), tf.float64)
-    return mean, tf.matmul(centred, centred, transpose_a=True) / n
+def _rows32(features):
+    """(1, H, W, C) or (N, C) features -> (N, C) float32 (no float64 copy)."""
+    features = tf.convert_to_tensor(features)
+    if features.shape.rank == 4:
+        if features.shape[0] != 1:
+            raise ValueError(f"features of one image are (1, H, W, C), not {features.shape}")
+        features = tf.reshape(features, [-1, features.shape[-1]])
+    if features.shape.rank != 2:
+        raise ValueError(f"features are (1, H, W, C) or (N, C), not {features.shape}")
+    return tf.cast(features, tf.float32)
+
+
+def mean_and_covariance(rows, chunk=CHUNK):
+    """The channel mean (C,) and the covariance (C, C) (divided by N - 1) of (N, C) rows, float64.
+
+    Gathered in float64 blocks of `chunk` rows, shifted by the first block's mean (so the sums of
+    squares do not cancel)."""
+    rows = tf.convert_to_tensor(rows)
+    rows = _rows32(rows) if rows.dtype != tf.float64 else _rows(rows)
+    n = int(rows.shape[0])
+    shift = tf.reduce_mean(tf.cast(rows[:chunk], tf.float64), 0)
+    s1 = tf.zeros_like(shift)
+    s2 = tf.zeros([shift.shape[0]] * 2, tf.float64)
+    for start in range(0, n, chunk):
+        block = tf.cast(rows[start : start + chunk], tf.float64) - shift
+        s1 += tf.reduce_sum(block, 0)
+        s2 += tf.matmul(block, block, transpose_a=True)
+    d = s1 / n
+    cov = (s2 - n * tf.tensordot(d, d, 0)) / max(n - 1, 1)
+    return shift + d, cov
 
 
 def covariance_power(cov, power, eps=EPS):
@@ -74,8 +100,13 @@ def whiten_colour(content_f, style_f, eps=EPS):
       float32 (1, H, W, C).
     """
     shape = tf.shape(content_f)
-    whitened, _ = whiten(content_f, eps)
-    return tf.cast(tf.reshape(colour(whitened, style_f, eps), shape), tf.float32)
+    rows = _rows32(content_f)
+    content_mean, content_cov = mean_and_covariance(rows)
+    style_mean, style_cov = mean_and_covariance(style_f)
+    # (x - mu_c) C_c^-1/2 C_s^1/2 + mu_s as one matrix: (x - mu_c) M + mu_s
+    M = tf.matmul(covariance_power(content_cov, -0.5, eps), covariance_power(style_cov, 0.5, eps))
+    out = tf.matmul(rows - tf.cast(content_mean, tf.float32), tf.cast(M, tf.float32))
+    return tf.reshape(out + tf.cast(style_mean, tf.float32), shape)
 
 
 def blend(transformed, content_f, alpha):
