@@ -1,5 +1,6 @@
 """WCT: the feature transforms against numpy, the decoders' shapes and sizes, the method on the seam."""
 
+import dataclasses
 import json
 import sys
 
@@ -11,9 +12,11 @@ from PIL import Image
 from nst_tf import images
 from nst_tf.app import report, single
 from nst_tf.errors import SettingError, WeightsError
-from nst_tf.methods import get
+from nst_tf.methods import base, get
+from nst_tf.methods.gatys.memory import resident_bytes
 from nst_tf.methods.wct import transforms
 from nst_tf.methods.wct.config import WCTSettings
+from nst_tf.methods.wct.method import masks_for
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets import weights
 
@@ -314,7 +317,7 @@ def test_wct_batch_and_beam_give_the_images_of_nst_tf_run(wct_inputs, tmp_path):
 
 
 def test_wct_over_its_memory_budget_is_refused_in_one_line(wct_inputs, tmp_path):
-    """--max_memory is honoured: an image whose measured peak would not fit is refused, nothing written."""
+    """--max_memory is honoured: a size that would not fit even in tiles is refused, nothing written."""
     import subprocess
 
     args = ["--method", "wct", "--content", str(wct_inputs / "content.png"), "--style"]
@@ -325,6 +328,36 @@ def test_wct_over_its_memory_budget_is_refused_in_one_line(wct_inputs, tmp_path)
         [sys.executable, "-m", "nst_tf.run", *args], cwd=REPO, capture_output=True, text=True
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
-    assert done.stderr.startswith("error: --max_memory=2: WCT at 4096x4096 needs about ")
-    assert "smaller --width/--height" in done.stderr
+    assert done.stderr.startswith("error: --max_memory: WCT at 4096x4096 needs about ")
+    assert "GiB here, even in tiles; the budget is 2.0 GiB: give more" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_wct_in_tiles_gives_the_untiled_image(wct_inputs):
+    """Images over the memory budget go through in tiles: statistics over the tiles' cores (pass 1),
+    then each tile transformed and decoded with margins over both receptive fields (pass 2)."""
+    from nst_tf.methods.wct.method import margins, tile_core
+
+    assert margins(1) == (16, 16) and all(m % 16 == 0 for m in margins(5))
+    vgg = weights.read_weights(wct_inputs / "tiny.npz")
+    rng = np.random.default_rng(7)
+    content = np.asarray(
+        Image.fromarray(rng.integers(0, 255, (12, 16, 3)).astype(np.uint8)).resize((320, 240), Image.BICUBIC)
+    )
+    styles = [images.load_image(wct_inputs / f"style{k}.png") for k in (1, 2)]
+    masks = f"{wct_inputs / 'left.png'},{wct_inputs / 'right.png'}"
+    for changes in ({}, {"style_blend_weights": (0.3, 0.7)}, {"style_masks": masks}):
+        settings = WCTSettings(
+            width=320, height=240, decoder=str(wct_inputs / "decoders"), wct_levels="5,1", **changes
+        )
+        engine = get("wct").engine(settings, vgg)
+        chosen = styles if changes else styles[:1]
+        inputs = base.prepare_inputs(content, chosen, settings)
+        masked = masks_for(settings, len(chosen))
+        whole = engine.stylise(inputs, settings, masked, core=0)
+        tiled = engine.stylise(inputs, settings, masked, core=64)
+        assert np.abs(whole - inputs.content).mean() > 5  # it did something
+        np.testing.assert_allclose(tiled, whole, atol=0.05, err_msg=str(changes))
+    assert tile_core(settings, (240, 320), inputs.styles) == 0  # this machine: no need to tile
+    small = dataclasses.replace(settings, max_memory=resident_bytes() / 2**30 + 2)  # 2 GiB free
+    assert 64 <= tile_core(small, (2000, 2000), inputs.styles) < 2000  # 15 GB untiled: tiles

@@ -3,7 +3,8 @@
 import dataclasses
 from pathlib import Path
 
-from nst_tf import precision
+import numpy as np
+
 from nst_tf.errors import SettingError
 from nst_tf.methods.base import Settings
 from nst_tf.nets import decoder as decoders
@@ -19,8 +20,10 @@ ENCODER_POOLING = (
 # Peak memory of one image through the five levels, per pixel of the content (and of the style),
 # above what the process held before: 1.9 kB in bfloat16 and 3.0 kB in float32, measured (peak
 # RSS) at 1024^2 and 2048^2 with the statistics gathered in blocks (`transforms`); with headroom
-# for the reported distances. Nothing is tiled yet: an image over the budget is refused.
+# for the reported distances. An image over the budget goes through in tiles (`method.tile_core`).
 BYTES_PER_PIXEL = {"bfloat16": 2600, "float32": 3800}
+WHOLE_IMAGE_BYTES_PER_PIXEL = 64  # the image, the output and the masks, whole, while tiling
+MIN_TILE = 64  # the smallest tile core (px)
 
 
 def _field(default, help_text):
@@ -108,23 +111,12 @@ class WCTSettings(Settings):
         return self
 
     def check_memory(self):
-        """Refuse (SettingError naming max_memory) a size whose peak would not fit the budget; the
-        style is counted as a square of its long side (the content's, or style_size, x style_scale)."""
-        from nst_tf.methods.gatys.memory import available_memory, resident_bytes
+        """Refuse (SettingError naming max_memory) a size that would not fit the budget even in
+        the smallest tiles (the style counted as a square of its long side)."""
+        from nst_tf.methods.wct.method import tile_core
 
-        budget = self.max_memory * 2**30 if self.max_memory else available_memory()
-        side = (self.style_size or max(self.width, self.height)) * self.style_scale
-        pixels = self.width * self.height + side**2  # the style at most its long side squared
-        need = resident_bytes() + pixels * BYTES_PER_PIXEL[precision.resolve(self.precision)]
-        if need > budget:
-            given = f"{self.max_memory:g}" if self.max_memory else "0 (half the free memory)"
-            raise SettingError(
-                "max_memory",
-                f"WCT at {self.width}x{self.height} needs about {need / 2**30:.1f} GiB here and the "
-                f"budget is {budget / 2**30:.1f} GiB (WCT does not tile yet); give more, or a smaller "
-                "--width/--height",
-                given,
-            )
+        side = round((self.style_size or max(self.width, self.height)) * self.style_scale)
+        tile_core(self, (self.height, self.width), [np.zeros((1, side, side, 3), np.uint8)])
 
 
 PRESETS = {"default": WCTSettings()}

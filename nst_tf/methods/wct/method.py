@@ -12,8 +12,17 @@ import tensorflow as tf
 from nst_tf import images, precision
 from nst_tf.errors import SettingError, WeightsError
 from nst_tf.methods import base
+from nst_tf.methods.gatys import tiling  # VGG-19's geometry: receptive fields, aligned tiles
 from nst_tf.methods.wct import transforms
-from nst_tf.methods.wct.config import ENCODER_POOLING, PRESETS, WCTSettings, train_command
+from nst_tf.methods.wct.config import (
+    BYTES_PER_PIXEL,
+    ENCODER_POOLING,
+    MIN_TILE,
+    PRESETS,
+    WHOLE_IMAGE_BYTES_PER_PIXEL,
+    WCTSettings,
+    train_command,
+)
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets.vgg import build_vgg
 
@@ -86,30 +95,146 @@ class Engine:
             inputs = base.prepare_inputs(content, style_images, settings)
             x = self.stylise(inputs, settings, masks_for(settings, len(style_images)))
             shown.append(inputs.output(x))
-            judged = [self.vgg(t) for t in (x, inputs.content, *inputs.styles)]
+            judged = [self.vgg(t) for t in (*judged_size(x, inputs.content), *inputs.styles)]
             costs.append(distances(judged[0], judged[1], judged[2:], inputs.blend))
         return np.concatenate(shown), costs
 
-    def transform(self, f_c, f_ss, blend, masks):
-        """The content's features at one level with the styles' statistics (blended, or in regions)."""
-        if masks:
-            return transforms.masked(f_c, f_ss, masks)
-        return transforms.blend_styles(f_c, f_ss, blend)
+    def stylise(self, inputs, settings, masks=None, core=None):
+        """The cascade: (1, H, W, 3) minus means -> the stylised image, the same size, as numpy.
 
-    def stylise(self, inputs, settings, masks=None):
-        """The cascade: (1, H, W, 3) minus means -> the stylised image, the same size, as numpy."""
-        x = tf.constant(inputs.content)
-        height, width = x.shape[1:3]
+        Each level in tiles when the image would not fit `max_memory` (`tile_core`): pass 1
+        gathers the statistics of the whole image's features over the tiles' cores, pass 2
+        transforms and decodes each tile (its margins cover the encoder's and the decoder's
+        receptive fields) and keeps its core, so the tiled image is the untiled one.
+        """
+        x = np.asarray(inputs.content, np.float32)
         low, high = -images.MEANS, 255.0 - images.MEANS
+        core = tile_core(settings, x.shape[1:3], inputs.styles) if core is None else core
         for level in settings.levels():
-            encode = self.encoders[level]
-            f_c = encode(x)
-            f = self.transform(f_c, [encode(s) for s in inputs.styles], inputs.blend, masks)
-            y = decoders.crop_to(
-                self.decoders[level](transforms.blend(f, f_c, settings.strength)), height, width
-            )
-            x = tf.clip_by_value(y, low, high)  # the next level encodes an image (not in the paper's code)
-        return x.numpy()
+            x = self.level(x, level, inputs, settings, masks, core)
+            x = np.clip(x, low, high)  # the next level encodes an image (not in the paper's code)
+        return x
+
+    def level(self, x, level, inputs, settings, masks, core):
+        """One level of the cascade on the (1, H, W, 3) numpy image `x`, in tiles of `core` px (0: whole)."""
+        encode, layer = self.encoders[level], decoders.level_layer(level)
+        full = x.shape[1:3]
+        j = tiling.jump(layer)
+        feature_shape = (-(-full[0] // j), -(-full[1] // j))
+        regions = [transforms.resize_mask(m, *feature_shape) for m in masks] if masks else None
+        reach = margins(level)
+        first = tiling.tiles(*full, core, reach[0]) if core else [((0, full[0], 0, full[1]),) * 2]
+        kept = None
+        stats = [transforms.Moments() for _ in (regions or [None])]
+        for box, tile in first:  # pass 1: the statistics of the whole image's features
+            f = encode(tf.constant(x[:, tile[0] : tile[1], tile[2] : tile[3]]))
+            kept = f if not core else None
+            rows = rows_of(tiling.core_slice(f, layer, box, tile, full))
+            if regions is None:
+                stats[0].add(rows)
+            for i, region in enumerate(regions or []):
+                inside = window(region, box, j, full).ravel()
+                if inside.any():
+                    stats[i].add(tf.boolean_mask(rows, inside))
+        styles = [feature_statistics(encode, layer, s, core, reach[0]) for s in inputs.styles]
+        if regions is None:
+            maps = [transforms.LinearMap.wct(stats[0].result(), s) for s in styles]
+            maps = [transforms.LinearMap.blend(maps, inputs.blend)]
+        else:  # each region by its own statistics; a region of under 2 positions keeps the content
+            maps = [
+                transforms.LinearMap.wct(m.result(), s) if m.n >= 2 else None for m, s in zip(stats, styles)
+            ]
+        out = np.empty_like(x)
+        second = tiling.tiles(*full, core, reach[0] + reach[1]) if core else first
+        for box, tile in second:  # pass 2: transform, blend with the content, decode, keep the core
+            f = kept if kept is not None else encode(tf.constant(x[:, tile[0] : tile[1], tile[2] : tile[3]]))
+            rows = rows_of(f)
+            moved = maps[0](rows) if regions is None else rows
+            for region, transform in zip(regions or [], maps if regions else []):
+                if transform is not None:
+                    inside = window(region, tile, j, full).reshape(-1, 1)
+                    moved = tf.where(inside, transform(rows), moved)
+            f_t = transforms.blend(tf.reshape(moved, f.shape), f, settings.strength)
+            size = (tile[1] - tile[0], tile[3] - tile[2])
+            y = decoders.crop_to(self.decoders[level](f_t), *size).numpy()
+            (y0, y1, x0, x1), (ty0, _, tx0, _) = box, tile
+            out[:, y0:y1, x0:x1] = y[:, y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0]
+        return out
+
+
+JUDGED_PIXELS = 1024 * 1024  # the reported distances of a larger output are measured at this size
+
+
+def judged_size(x, content):
+    """The output and the content, shrunk to JUDGED_PIXELS if larger (the distances' VGG pass is whole)."""
+    h, w = x.shape[1:3]
+    if h * w <= JUDGED_PIXELS:
+        return x, content
+    f = (JUDGED_PIXELS / (h * w)) ** 0.5
+    size = (max(1, round(h * f)), max(1, round(w * f)))
+    return [tf.image.resize(t, size, method="area").numpy() for t in (x, content)]
+
+
+def feature_statistics(encode, layer, image, core, margin):
+    """(mean, covariance) of a (1, H, W, 3) image's features, over its tiles' cores (core 0: whole)."""
+    full = image.shape[1:3]
+    boxes = tiling.tiles(*full, core, margin) if core else [((0, full[0], 0, full[1]),) * 2]
+    stats = transforms.Moments()
+    for box, tile in boxes:
+        f = encode(tf.constant(image[:, tile[0] : tile[1], tile[2] : tile[3]]))
+        stats.add(rows_of(tiling.core_slice(f, layer, box, tile, full)))
+    return stats.result()
+
+
+def rows_of(f):
+    return tf.reshape(tf.cast(f, tf.float32), [-1, f.shape[-1]])
+
+
+def window(region, box, j, full):
+    """The part of a feature-resolution mask (h, w) under the pixel box (y0, y1, x0, x1)."""
+    y0, y1, x0, x1 = box
+    h_end = region.shape[0] if y1 == full[0] else y1 // j
+    w_end = region.shape[1] if x1 == full[1] else x1 // j
+    return region[y0 // j : h_end, x0 // j : w_end]
+
+
+def margins(level):
+    """(encoder, decoder) margins in pixels, multiples of 16: the receptive-field radius of relu<L>_1,
+    and of the decoder (a 3x3 convolution reaches one position, 2^k pixels at its resolution)."""
+    encoder = tiling.margin_for([decoders.level_layer(level)])
+    reach, step = 0, 2 ** (level - 1)
+    for _, _, _, upsample in decoders.plan(level):
+        reach += step
+        step //= 2 if upsample else 1
+    return encoder, -(-reach // tiling.ALIGN) * tiling.ALIGN
+
+
+def tile_core(settings, shape, styles):
+    """The tile core in pixels for an image of `shape` (0: untiled), from the memory budget.
+
+    Raises:
+      SettingError: naming max_memory, when not even the smallest tile would fit.
+    """
+    from nst_tf.methods.gatys.memory import available_memory, resident_bytes
+
+    per_pixel = BYTES_PER_PIXEL[precision.resolve(settings.precision)]
+    budget = settings.max_memory * 2**30 if settings.max_memory else available_memory()
+    room = budget - resident_bytes()
+    pixels = shape[0] * shape[1] + sum(s.shape[1] * s.shape[2] for s in styles)
+    if pixels * per_pixel <= room:
+        return 0
+    whole = pixels * WHOLE_IMAGE_BYTES_PER_PIXEL  # tiled: only the whole images themselves
+    room -= whole
+    margin = sum(margins(5))
+    core = (int((max(room, 0) / per_pixel) ** 0.5) - 2 * margin) // tiling.ALIGN * tiling.ALIGN
+    if core < MIN_TILE:
+        raise SettingError(
+            "max_memory",
+            f"{{setting}}: WCT at {shape[1]}x{shape[0]} needs about "
+            f"{(resident_bytes() + whole + (MIN_TILE + 2 * margin) ** 2 * per_pixel) / 2**30:.1f} GiB "
+            f"here, even in tiles; the budget is {budget / 2**30:.1f} GiB: give more",
+        )
+    return core
 
 
 def masks_for(settings, n_styles):

@@ -38,24 +38,40 @@ def _rows32(features):
     return tf.cast(features, tf.float32)
 
 
-def mean_and_covariance(rows, chunk=CHUNK):
-    """The channel mean (C,) and the covariance (C, C) (divided by N - 1) of (N, C) rows, float64.
+class Moments:
+    """The channel mean and covariance of rows added in pieces (tiles, blocks), in float64, shifted
+    by the first piece's mean so that the sums of squares do not cancel."""
 
-    Gathered in float64 blocks of `chunk` rows, shifted by the first block's mean (so the sums of
-    squares do not cancel)."""
+    def __init__(self):
+        self.shift = self.s1 = self.s2 = None
+        self.n = 0
+
+    def add(self, rows, chunk=CHUNK):
+        """Add (N, C) rows (any float type), `chunk` rows at a time."""
+        rows = tf.convert_to_tensor(rows)
+        for start in range(0, int(rows.shape[0]), chunk):
+            block = tf.cast(rows[start : start + chunk], tf.float64)
+            if self.shift is None:
+                self.shift = tf.reduce_mean(block, 0)
+                self.s1 = tf.zeros_like(self.shift)
+                self.s2 = tf.zeros([self.shift.shape[0]] * 2, tf.float64)
+            block -= self.shift
+            self.s1 += tf.reduce_sum(block, 0)
+            self.s2 += tf.matmul(block, block, transpose_a=True)
+            self.n += int(block.shape[0])
+        return self
+
+    def result(self):
+        """(mean (C,), covariance (C, C) divided by N - 1), float64."""
+        d = self.s1 / self.n
+        return self.shift + d, (self.s2 - self.n * tf.tensordot(d, d, 0)) / max(self.n - 1, 1)
+
+
+def mean_and_covariance(rows, chunk=CHUNK):
+    """The channel mean (C,) and the covariance (C, C) (divided by N - 1) of (N, C) rows, float64."""
     rows = tf.convert_to_tensor(rows)
     rows = _rows32(rows) if rows.dtype != tf.float64 else _rows(rows)
-    n = int(rows.shape[0])
-    shift = tf.reduce_mean(tf.cast(rows[:chunk], tf.float64), 0)
-    s1 = tf.zeros_like(shift)
-    s2 = tf.zeros([shift.shape[0]] * 2, tf.float64)
-    for start in range(0, n, chunk):
-        block = tf.cast(rows[start : start + chunk], tf.float64) - shift
-        s1 += tf.reduce_sum(block, 0)
-        s2 += tf.matmul(block, block, transpose_a=True)
-    d = s1 / n
-    cov = (s2 - n * tf.tensordot(d, d, 0)) / max(n - 1, 1)
-    return shift + d, cov
+    return Moments().add(rows, chunk).result()
 
 
 def covariance_power(cov, power, eps=EPS):
@@ -88,6 +104,33 @@ def colour(whitened, style_f, eps=EPS):
     return tf.matmul(whitened, covariance_power(cov, 0.5, eps)) + mean
 
 
+class LinearMap:
+    """Features -> (x - content_mean) M + offset, float32: WCT (whitening then colouring, folded
+    into M = C_c^-1/2 C_s^1/2), or a weighted sum of such maps (a blend of styles)."""
+
+    def __init__(self, content_mean, matrix, offset):
+        self.content_mean = tf.cast(content_mean, tf.float32)
+        self.matrix = tf.cast(matrix, tf.float32)
+        self.offset = tf.cast(offset, tf.float32)
+
+    @classmethod
+    def wct(cls, content_stats, style_stats, eps=EPS):
+        """The map giving features of mean and covariance `content_stats` the style's ones."""
+        (content_mean, content_cov), (style_mean, style_cov) = content_stats, style_stats
+        M = tf.matmul(covariance_power(content_cov, -0.5, eps), covariance_power(style_cov, 0.5, eps))
+        return cls(content_mean, M, style_mean)
+
+    @classmethod
+    def blend(cls, maps, weights):
+        """sum weights[i] * maps[i](x), as one map (all maps share the content's mean)."""
+        matrix = tf.add_n([w * m.matrix for m, w in zip(maps, weights)])
+        return cls(maps[0].content_mean, matrix, tf.add_n([w * m.offset for m, w in zip(maps, weights)]))
+
+    def __call__(self, rows):
+        """(N, C) rows -> (N, C) float32."""
+        return tf.matmul(tf.cast(rows, tf.float32) - self.content_mean, self.matrix) + self.offset
+
+
 def whiten_colour(content_f, style_f, eps=EPS):
     """WCT: the content's features with the style's channel mean and covariance.
 
@@ -99,14 +142,9 @@ def whiten_colour(content_f, style_f, eps=EPS):
     Returns:
       float32 (1, H, W, C).
     """
-    shape = tf.shape(content_f)
     rows = _rows32(content_f)
-    content_mean, content_cov = mean_and_covariance(rows)
-    style_mean, style_cov = mean_and_covariance(style_f)
-    # (x - mu_c) C_c^-1/2 C_s^1/2 + mu_s as one matrix: (x - mu_c) M + mu_s
-    M = tf.matmul(covariance_power(content_cov, -0.5, eps), covariance_power(style_cov, 0.5, eps))
-    out = tf.matmul(rows - tf.cast(content_mean, tf.float32), tf.cast(M, tf.float32))
-    return tf.reshape(out + tf.cast(style_mean, tf.float32), shape)
+    transform = LinearMap.wct(mean_and_covariance(rows), mean_and_covariance(style_f), eps)
+    return tf.reshape(transform(rows), tf.shape(content_f))
 
 
 def blend(transformed, content_f, alpha):
