@@ -696,7 +696,16 @@ CONTROLS = (  # (setting, what it does), rendered as a table
         "`tv_weight`",
         "weight of Σ(neighbour differences)² over the image, which smooths. It is a sum over all pixels "
         "of squared pixel levels (about 1e7–1e8 for a 256×192 photo), so it must be judged against the "
-        'other terms (candidate table: "tv term").',
+        'other terms (candidate table: "tv term"). Since issue 15 the sum is scaled by '
+        "(512 / long side)², so one weight smooths alike at every size (the plain sum at 512 px; the "
+        "candidates above predate it).",
+    ),
+    (
+        "`content_loss`",
+        "`mse` (the assignment's) or `relative`: the content cost divided by the content's own feature "
+        "energy. That energy falls as the same photo is enlarged (1.4× per 2× on the Golden Gate photo), "
+        "so with `mse` the content pulls less at larger sizes; `relative` pulls alike at every size and on "
+        "every photo (section 5).",
     ),
     ("`content_layers`", "where the content is compared (conv4_2: the arrangement of objects, not texture)."),
     (
@@ -707,6 +716,12 @@ CONTROLS = (  # (setting, what it does), rendered as a table
     ),
     ("`style_loss`", "`gram` or `mean_cov`, section 3."),
     ("`style_scale`", "size of the style image relative to the working size: larger gives larger motifs."),
+    (
+        "`style_size`",
+        "0: the style is sized from the working size (at each coarse-to-fine scale); N: its long side "
+        "is N × `style_scale` px at every size and scale (crowsonkb's fixed style size), so the strokes "
+        "and the statistics matched do not change with the output's size (section 5).",
+    ),
     (
         "`preserve_colors`",
         "`luminance`: stylise the brightness only and keep the photo's colours; `histogram`: recolour "

@@ -153,7 +153,16 @@ def test_style_strength_multiplies_the_style_weight_and_keeps_old_hashes(tiny):
     assert digest(SMALL) != digest(dataclasses.replace(SMALL, style_strength=2.0))
     # the hash as it was computed before precision, style_strength, style_fit and refine_iterations
     # existed: older manifests keep theirs
-    newer = ("save_every", "precision", "style_strength", "style_fit", "refine_iterations")
+    newer = (
+        "save_every",
+        "precision",
+        "style_strength",
+        "style_fit",
+        "refine_iterations",
+        "style_size",
+        "content_loss",
+        "refine_size",
+    )
     old = {k: v for k, v in dataclasses.asdict(SMALL).items() if k not in newer}
     record = {"config": old, "weights": "w", "content": "c", "style": "s", "format": "jpg"}
     assert (

@@ -105,8 +105,8 @@ def test_inits(tiny, tmp_path, init):
 
 def test_mean_cov_loss_and_tv_and_ema_run_and_lower_the_cost(tiny):
     config = dataclasses.replace(
-        SMALL, style_loss="mean_cov", tv_weight=1e-3, ema=0.5, iterations=8, save_every=7
-    )
+        SMALL, style_loss="mean_cov", tv_weight=1e-5, ema=0.5, iterations=8, save_every=7
+    )  # tv_weight is per the sum at 512 px: 64x that sum's weight at this 64 px long side
     progress = [p for p in stylize(CONTENT, STYLE_A, tiny, config) if p.costs]
     assert progress[-1].costs["style"] < progress[0].costs["style"]
     assert np.isfinite(progress[-1].image).all()
@@ -152,3 +152,59 @@ def test_style_fit_keep_keeps_the_style_aspect():
     assert inputs.styles[0].shape[1:3] == (80, 40)
     with pytest.raises(NstError, match="style_fit"):
         Settings(style_fit="crop").validate()
+
+
+def test_style_size_fixes_the_styles_long_side_at_every_working_size():
+    """--style_size N: the style's long side is N x style_scale px whatever the working size, so the
+    statistics matched (and the strokes) are the same at 256, 512 or 1024 px."""
+    from nst_tf.methods.base import Settings, style_size
+
+    for width, height in ((64, 48), (256, 192), (1024, 768)):
+        fixed = Settings(width=width, height=height, style_size=200, style_fit="keep")
+        assert style_size((50, 100, 3), fixed) == (200, 100)  # its own aspect, long side 200
+        assert style_size((100, 50, 3), dataclasses.replace(fixed, style_scale=0.5)) == (50, 100)
+        assert style_size((100, 50, 3), dataclasses.replace(fixed, style_fit="stretch")) == (200, 150)
+    assert style_size((100, 50, 3), Settings(width=64, height=48, style_size=0)) == (64, 48)  # relative
+    assert PRESETS["quality"].style_size == 512 and PRESETS["assignment"].style_size == 0
+    with pytest.raises(NstError, match="style_size"):
+        Settings(style_size=3).validate()
+
+
+def test_relative_content_loss_is_the_distance_relative_to_the_contents_energy(tiny):
+    """content_loss="relative": mean((a_C - a_G)^2) / mean(a_C^2), whatever the activations' scale."""
+    import tensorflow as tf
+
+    from nst_tf import costs
+    from nst_tf.methods.gatys.losses import content_scale
+
+    a_C = tf.constant(RNG.normal(3, 2, (1, 6, 8, 16)), tf.float32)
+    a_G = a_C + tf.constant(RNG.normal(0, 1, (1, 6, 8, 16)), tf.float32)
+    relative = dataclasses.replace(SMALL, content_loss="relative")
+    want = float(tf.reduce_mean(tf.square(a_C - a_G)) / tf.reduce_mean(tf.square(a_C)))
+    for k in (1.0, 10.0):  # 10x the activations: the same relative distance; mse: 100x
+        j = float(content_scale(relative, k * a_C) * costs.compute_content_cost(k * a_C, k * a_G))
+        assert j == pytest.approx(want, rel=1e-5)
+    assert content_scale(SMALL, a_C) == 1.0
+    first = final(CONTENT, STYLE_A, tiny, dataclasses.replace(relative, iterations=2, save_every=1))
+    assert 0 < first.costs["content"] < 10  # a relative distance, reported as the cost
+    with pytest.raises(NstError, match="content_loss"):
+        dataclasses.replace(SMALL, content_loss="l1").validate()
+
+
+def test_tv_term_weighs_the_same_per_pixel_at_every_size():
+    """The TV sum of pixel-scale texture grows with the pixel count while the other costs are means:
+    tv_cost scales it by (512 / long side)^2, the plain sum at a 512 px long side."""
+    import tensorflow as tf
+
+    from nst_tf import costs
+    from nst_tf.methods.gatys.losses import tv_cost
+
+    noise = [
+        tf.constant(RNG.normal(0, 20, (1, h, w, 3)), tf.float32)
+        for w, h in ((256, 192), (512, 384), (1024, 768))
+    ]
+    plain = [float(costs.total_variation_cost(x)) for x in noise]
+    scaled = [float(tv_cost(x)) for x in noise]
+    assert plain[2] / plain[0] == pytest.approx(16, rel=0.02)  # the sum: 4x per 2x size
+    assert scaled == pytest.approx([scaled[1]] * 3, rel=0.02)  # the term: the same
+    assert scaled[1] == pytest.approx(plain[1], rel=1e-6)

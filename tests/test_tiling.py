@@ -31,9 +31,12 @@ def untiled(tiny, config):
     return model, [float(J), float(J_content), float(J_style)], tape.gradient(J, x).numpy()
 
 
-@pytest.mark.parametrize("loss,tolerance", [("gram", 1e-5), ("mean_cov", 2e-3)])
-def test_tiled_loss_and_gradient_equal_untiled(tiny, loss, tolerance):
-    config = optimize.Config(width=W, height=H, style_loss=loss, tv_weight=1e-3)
+@pytest.mark.parametrize(
+    "loss,content_loss,tolerance",
+    [("gram", "mse", 1e-5), ("gram", "relative", 1e-5), ("mean_cov", "mse", 2e-3)],
+)
+def test_tiled_loss_and_gradient_equal_untiled(tiny, loss, content_loss, tolerance):
+    config = optimize.Config(width=W, height=H, style_loss=loss, content_loss=content_loss, tv_weight=1e-3)
     model, want, grad = untiled(tiny, config)
     targets = tiling.style_targets(model, [STYLE], [1.0], config, 48)
     tiled = tiling.TiledCost(model, CONTENT, targets, config, 48)
@@ -218,3 +221,12 @@ def test_refine_iterations_set_the_later_scales_iterations(tiny):
     with pytest.raises(SettingError, match="refine_iterations"):
         optimize.Config(refine_iterations=-1).validate()
     assert METHOD.steps(optimize.Config(scales=2)) == [200, 200]  # 0: iterations at every scale
+    # refine_size: scales over it take refine_iterations x long side / refine_size
+    grown = dataclasses.replace(
+        config, width=1024, height=768, scales=0, refine_iterations=150, refine_size=512
+    )
+    assert METHOD.steps(grown) == [4, 150, 300]  # 256, 512, 1024 px
+    quality = optimize.PRESETS["quality"]
+    assert METHOD.steps(quality) == [500, 150] and quality.refine_size == 512
+    with pytest.raises(SettingError, match="refine_size"):
+        optimize.Config(refine_size=-1).validate()

@@ -55,6 +55,9 @@ NEWER_FIELDS = {
     "style_strength": 1.0,
     "style_fit": "stretch",
     "refine_iterations": 0,
+    "style_size": 0,
+    "content_loss": "mse",
+    "refine_size": 0,
     "method": methods.DEFAULT,
     "models": {},
 }

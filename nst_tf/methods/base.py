@@ -34,7 +34,11 @@ class Settings:
       width, height: working size in pixels; the content is resized to it.
       seed: seed of anything random (the starting noise); None for fresh randomness each run.
       style_blend_weights: one weight per style image (normalised to sum 1); None = equal.
-      style_scale: size of the style image relative to the content's.
+      style_scale: size of the style image relative to the content's (or to `style_size`).
+      style_size: 0 (the assignment's): the style is sized from the working size, at every scale of
+        a coarse-to-fine run; N: its long side is N x `style_scale` px at every size and scale
+        (crowsonkb's fixed style size), so its strokes, and the statistics matched, are the same
+        at 256, 512 or 1024 px.
       style_fit: how a style image is sized: "stretch" (the assignment's: to the content's width
         and height x `style_scale`) or "keep" (jcjohnson's: its own aspect, its long side the
         content's long side x `style_scale`, so a portrait style is not squashed).
@@ -50,6 +54,7 @@ class Settings:
     seed: int | None = 1
     style_blend_weights: tuple | None = None
     style_scale: float = 1.0
+    style_size: int = 0
     style_fit: str = "stretch"
     preserve_colors: str = "none"
     precision: str = "float32"
@@ -62,6 +67,10 @@ class Settings:
                 raise SettingError(name, f"must be at least {images.MIN_SIDE} pixels", value)
         if not self.style_scale > 0:
             raise SettingError("style_scale", "must be greater than 0", self.style_scale)
+        if self.style_size and self.style_size < images.MIN_SIDE:
+            raise SettingError(
+                "style_size", f"must be 0 (relative) or at least {images.MIN_SIDE} pixels", self.style_size
+            )
         if self.max_memory < 0:
             raise SettingError("max_memory", "must be >= 0 (GiB; 0 = automatic)", self.max_memory)
         for name, value, allowed in (
@@ -116,6 +125,9 @@ class Inputs:
 def style_size(shape, settings):
     """(width, height) a style image of `shape` (H, W, ...) is resized to (see `Settings.style_fit`)."""
     width, height = settings.width * settings.style_scale, settings.height * settings.style_scale
+    if settings.style_size:  # a fixed long side: the working size's aspect, or its own ("keep")
+        factor = settings.style_size * settings.style_scale / max(settings.width, settings.height)
+        width, height = settings.width * factor, settings.height * factor
     if settings.style_fit == "keep":
         side = max(width, height)
         h, w = shape[:2]

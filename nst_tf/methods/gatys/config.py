@@ -14,6 +14,7 @@ from nst_tf.nets.layers import POOLINGS, layer_names
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("noise", "content", "random")
 STYLE_LOSSES = tuple(losses.STYLE_LOSSES)
+CONTENT_LOSSES = losses.CONTENT_LOSSES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Config(Settings):
       init: "noise" (the assignment's noisy content), "content", "random", or an image path.
       tv_weight: weight of the total-variation smoothing term (0: the assignment's loss).
       style_loss: "gram" (the assignment's) or "mean_cov" (2-Wasserstein between Gaussians).
+      content_loss: "mse" (the assignment's) or "relative": divided by the content's own feature
+        energy, so that the balance holds across sizes and photos (`losses.content_scale`).
       ema: decay of the average of Adam's iterates that is reported and saved (0: off).
       tile_size: compute the loss and gradient in tiles with this core size in pixels
         (a multiple of 16; see `tiling`); 0 tiles only when the image would not fit
@@ -49,6 +52,9 @@ class Config(Settings):
       refine_iterations: iterations at each scale after the first (0: `iterations` at every
         scale): the first, cheap scale takes `iterations` from `init`, the later ones start from
         its result upsampled and need fewer.
+      refine_size: 0, or a long side in px above which a later scale takes `refine_iterations`
+        x long side / refine_size (more pixels converge in more iterations: The Scream at 1024 px
+        ended 0.02 further from the content after 150 than after 300).
     """
 
     iterations: int = 200
@@ -66,10 +72,12 @@ class Config(Settings):
     init: str = "noise"
     tv_weight: float = 0.0
     style_loss: str = "gram"
+    content_loss: str = "mse"
     ema: float = 0.0
     tile_size: int = 0
     scales: int = 1
     refine_iterations: int = 0
+    refine_size: int = 0
 
     def validate(self):
         """Raise SettingError naming the first setting that cannot work; returns self."""
@@ -87,6 +95,10 @@ class Config(Settings):
             raise SettingError(
                 "tile_size", f"must be 0 (automatic) or a multiple of {tiling.ALIGN}", self.tile_size
             )
+        if self.refine_size < 0:
+            raise SettingError(
+                "refine_size", "must be >= 0 (0: refine_iterations at every scale)", self.refine_size
+            )
         if self.refine_iterations < 0:
             raise SettingError(
                 "refine_iterations", "must be >= 0 (0: iterations at every scale)", self.refine_iterations
@@ -95,7 +107,12 @@ class Config(Settings):
             raise SettingError("scales", "must be >= 0 (0 = automatic, 1 = one size)", self.scales)
         if not 0 <= self.ema < 1:
             raise SettingError("ema", "must be in [0, 1)", self.ema)
-        for name, allowed in (("pooling", POOLINGS), ("optimizer", OPTIMIZERS), ("style_loss", STYLE_LOSSES)):
+        for name, allowed in (
+            ("pooling", POOLINGS),
+            ("optimizer", OPTIMIZERS),
+            ("style_loss", STYLE_LOSSES),
+            ("content_loss", CONTENT_LOSSES),
+        ):
             if getattr(self, name) not in allowed:
                 raise SettingError(name, f"must be one of {', '.join(allowed)}", getattr(self, name))
         if self.init not in INITS and not Path(self.init).is_file():
@@ -114,9 +131,14 @@ class Config(Settings):
                 if not (weight >= 0 and np.isfinite(weight)):
                     raise SettingError(name, f"weight of {layer} must be a finite number >= 0")
 
-    def stage_iterations(self, stage):
-        """Iterations at coarse-to-fine stage `stage` (0 = the first): see `refine_iterations`."""
-        return self.refine_iterations if stage > 0 and self.refine_iterations else self.iterations
+    def stage_iterations(self, stage, long_side=0):
+        """Iterations at coarse-to-fine stage `stage` (0 = the first) of `long_side` px: see
+        `refine_iterations` and `refine_size`."""
+        if not (stage > 0 and self.refine_iterations):
+            return self.iterations
+        if self.refine_size and long_side > self.refine_size:
+            return round(self.refine_iterations * long_side / self.refine_size)
+        return self.refine_iterations
 
     @property
     def style_weight(self):
@@ -140,8 +162,15 @@ PRESETS = {
     # a landscape photo halved how far the style moved). His style weight 100 is beta 1; at it ours
     # came out more stylised than his and further from the photograph (content distance up to 0.08
     # over his), so beta is 0.7 ("his-weights" in section 5 is beta 1). Coarse to fine from 256 px:
-    # 500 L-BFGS iterations there, 150 at each 2x larger scale (the style is set within 50, the
-    # content sharpens after). bfloat16 where native.
+    # 500 L-BFGS iterations there, 150 at 512 px (the style is set within 50, the content sharpens
+    # after) and 150 x long side / 512 at larger scales (300 at 1024: refine_size). The look holds
+    # across sizes (section 5): the style is matched at a 512 px long side at every size and
+    # scale (style_size; sized from the working
+    # size, even the style image itself as the output scores only 0.72-0.89 style moved at 1024 px
+    # and 0.79-0.94 at 256); the content cost is relative to the content's own feature energy
+    # (content_loss; that energy falls 1.4x per 2x size on the Golden Gate photo), alpha 2.35e6
+    # being his 5 x MSE on that photo's conv4_2 energy at 512 px, 4.7e5; the TV term weighs the
+    # same per pixel at every size (`losses.tv_cost`). bfloat16 where native.
     "quality": Config(
         precision="auto",
         optimizer="lbfgs",
@@ -149,9 +178,12 @@ PRESETS = {
         pooling="max",
         iterations=500,
         refine_iterations=150,
+        refine_size=512,
         scales=0,
         style_fit="keep",
-        alpha=20.0,
+        style_size=512,
+        content_loss="relative",
+        alpha=2.35e6,
         beta=0.7,
         style_layers=tuple(
             (f"conv{k}_1", 400.0 / c**2) for k, c in zip(range(1, 6), (64, 128, 256, 512, 512))

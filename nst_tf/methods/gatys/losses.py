@@ -1,4 +1,5 @@
-"""The style losses as small objects (the one place `style_loss` is looked at), and the total.
+"""The style losses as small objects (the one place `style_loss` is looked at), the content
+loss's scale, the TV term, and the total.
 
 Each computes a style image's target from its activations, blends the targets of several
 style images, scores a generated image's activations against a target, and does the last two
@@ -53,15 +54,43 @@ class MeanCovLoss:
 STYLE_LOSSES = {"gram": GramLoss(), "mean_cov": MeanCovLoss()}
 
 
+CONTENT_LOSSES = ("mse", "relative")
+
+
+def content_scale(config, a_C):
+    """What a content layer's `costs.compute_content_cost` is multiplied by: 1 for "mse" (the
+    assignment's); for "relative", 4 / mean(a_C^2), which makes it mean((a_C - a_G)^2) / mean(a_C^2),
+    the distance relative to the content's own feature energy (the issue-15 content distance). That
+    energy falls as an image grows (the same photo's conv4_2 energy is 1.4x lower at each 2x larger
+    size), so "mse" lets the content pull less at larger sizes; "relative" pulls alike at every size
+    and on every photo."""
+    if config.content_loss == "mse":
+        return 1.0
+    a_C = tf.cast(a_C, tf.float32)
+    return 4.0 / tf.maximum(tf.reduce_mean(tf.square(a_C)), 1e-12)
+
+
 def style_loss(config):
     """The style loss `config.style_loss` names."""
     return STYLE_LOSSES[config.style_loss]
 
 
+TV_SIDE = 512  # the long side at which the TV term is the plain sum
+
+
+def tv_cost(image):
+    """jcjohnson's smoothness term, `costs.total_variation_cost`, scaled by (512 / long side)^2: the
+    sum grows with the number of pixels while the content and style costs are means, so unscaled
+    the same `tv_weight` would smooth 4x harder at each 2x larger size. At a 512 px long side it
+    is the plain sum."""
+    long_side = max(image.shape[1], image.shape[2])
+    return costs.total_variation_cost(image) * (TV_SIDE / long_side) ** 2
+
+
 def total(J_content, J_style, image, config):
-    """J = alpha J_content + beta style_strength J_style (+ tv_weight tv, jcjohnson's smoothing); with
-    the assignment's style_strength 1 and tv_weight 0, its `total_cost`."""
+    """J = alpha J_content + beta style_strength J_style (+ tv_weight tv, jcjohnson's smoothing, see
+    `tv_cost`); with the assignment's style_strength 1 and tv_weight 0, its `total_cost`."""
     J = costs.total_cost(J_content, J_style, config.alpha, config.style_weight)
     if config.tv_weight:
-        J += config.tv_weight * costs.total_variation_cost(image)
+        J += config.tv_weight * tv_cost(image)
     return J

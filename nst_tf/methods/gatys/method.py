@@ -22,7 +22,7 @@ class Gatys(base.Method):
         return scale_sizes(settings)
 
     def steps(self, settings):
-        return [settings.stage_iterations(k) for k in range(len(scale_sizes(settings)))]
+        return [settings.stage_iterations(k, max(size)) for k, size in enumerate(scale_sizes(settings))]
 
     def save_every(self, settings):
         return settings.save_every
@@ -44,8 +44,9 @@ class Gatys(base.Method):
         return 1 if settings.optimizer == "lbfgs" else None
 
     def check_resume(self, settings, stage, done):
-        last = len(scale_sizes(settings)) - 1
-        if stage == last and done >= settings.stage_iterations(last):
+        sizes = scale_sizes(settings)
+        last = len(sizes) - 1
+        if stage == last and done >= settings.stage_iterations(last, max(sizes[last])):
             flag = "refine_iterations" if last and settings.refine_iterations else "iterations"
             raise SettingError(
                 "resume", f"the run is complete ({done} iterations); add --{flag} N (> {done}) to go on"

@@ -17,7 +17,7 @@ from nst_tf.errors import SettingError
 from nst_tf.methods.base import Inputs, Progress, prepare_inputs
 from nst_tf.methods.gatys import lbfgs, tiling
 from nst_tf.methods.gatys.config import PRESETS, Config, parse_layers  # noqa: F401 (optimize.Config, as before)
-from nst_tf.methods.gatys.losses import style_loss, total
+from nst_tf.methods.gatys.losses import content_scale, style_loss, total, tv_cost
 from nst_tf.methods.gatys.memory import resident_bytes, tile_core
 from nst_tf.nets.vgg import build_vgg
 
@@ -88,7 +88,12 @@ def cost_terms(a_G, image, a_C, targets, config):
     their own size (same value, and style images may then differ in size or be blended).
     """
     layer_cost = style_loss(config).layer_cost
-    J_content = tf.add_n([w * costs.compute_content_cost(a_C[l], a_G[l]) for l, w in config.content_layers])
+    J_content = tf.add_n(
+        [
+            w * content_scale(config, a_C[l]) * costs.compute_content_cost(a_C[l], a_G[l])
+            for l, w in config.content_layers
+        ]
+    )
     J_style = tf.add_n([k * layer_cost(targets[l], a_G[l]) for l, k in config.style_layers])
     return total(J_content, J_style, image, config), J_content, J_style
 
@@ -231,6 +236,7 @@ class Style:
             config.width,
             config.height,
             config.style_scale,
+            config.style_size,
             config.style_fit,
             config.style_blend_weights,
             tile,
@@ -322,7 +328,7 @@ class Engine:
         sizes, previous = scale_sizes(config), None
         for k in range(first_stage, len(sizes)):
             sized = dataclasses.replace(config, width=sizes[k][0], height=sizes[k][1])
-            sized = dataclasses.replace(sized, iterations=config.stage_iterations(k))
+            sized = dataclasses.replace(sized, iterations=config.stage_iterations(k, max(sizes[k])))
             stylizer = Stylizer.on(self, contents, styles, sized, previous)
             stylizer.scale = (k, len(sizes))
             yield stylizer
@@ -425,7 +431,7 @@ class Stylizer:
         for i, (J, J_content, J_style) in enumerate(per):
             c = {"total": float(J), "content": float(J_content), "style": float(J_style)}
             if self.config.tv_weight:  # so that total = alpha content + beta style + tv_weight tv
-                c["tv"] = float(costs.total_variation_cost(image[i : i + 1]))
+                c["tv"] = float(tv_cost(image[i : i + 1]))
             found.append(c)
         return found
 

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import costs
-from nst_tf.methods.gatys.losses import style_loss, total
+from nst_tf.methods.gatys.losses import content_scale, style_loss, total, tv_cost
 from nst_tf.nets.layers import layer_names
 
 ALIGN = 16  # the downsampling of conv5_x: tile edges on multiples of it keep every layer aligned
@@ -156,7 +156,8 @@ class TiledCost:
             a_C = self.a_C[layer][
                 :, core[0] // j : core[0] // j + a_G.shape[1], core[2] // j : core[2] // j + a_G.shape[2]
             ]
-            J += weight * costs.content_cost_share(a_C, a_G, *self.a_C[layer].shape[1:])
+            scale = content_scale(self.config, self.a_C[layer])  # of the whole image's targets
+            J += weight * scale * costs.content_cost_share(a_C, a_G, *self.a_C[layer].shape[1:])
         return J
 
     def _surrogate_grad(self, piece, dstats, core, tile):
@@ -211,7 +212,7 @@ class TiledCost:
             x = tf.constant(image)
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                tv = costs.total_variation_cost(x)
+                tv = tv_cost(x)
             grad += self.config.tv_weight * tape.gradient(tv, x).numpy()
         J_style = float(J_style)
         return self._total(image, J_content, J_style), J_content, J_style, grad
