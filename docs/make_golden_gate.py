@@ -164,11 +164,15 @@ def cell(run):
 
 def section(results, runs):
     """The markdown between the markers: his numbers and each run's, across sizes, the strip."""
+    starts = [r["load"][0] for e in results["pairs"].values() for r in e["runs"].values() if "load" in r]
+    load = f"{min(starts):.1f}–{max(starts):.1f}" if starts else "not recorded"
     lines = [
         BEGIN,
         f"Measured on {results['machine']}. Style moved (1 = the style's statistics) and content distance",
         "(0 = the content's features) as `nst_tf.app.metrics` defines them; ✓: style moved ≥ his − 0.02",
-        "and content distance ≤ his + 0.05. Times are whole runs (all scales), one process on 2 cores.",
+        "and content distance ≤ his + 0.05. Times are whole runs (all scales) on the 2 cores, "
+        f"which most runs shared with other work (1-min load average at their start {load}; a run alone "
+        "has a load of about 2, and takes about half as long).",
         "",
         "| pair | jcjohnson: style moved / content distance | "
         + " | ".join(f"ours, {run}: style moved / content distance (time)" for run in runs)
