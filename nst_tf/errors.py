@@ -1,6 +1,8 @@
 """The project's own errors: problems the user can fix, told in one line."""
 
+import contextlib
 import re
+import sys
 
 
 class NstError(Exception):
@@ -57,3 +59,17 @@ class WeightsError(NstError):
 
 class UnsafeWeightsError(WeightsError):
     """A weights file asked to run code or touch objects outside the allow-list."""
+
+
+@contextlib.contextmanager
+def one_line_exit():
+    """For a command-line entry point: an NstError raised inside becomes `error: <its message>` on
+    stderr (the settings it names shown as their flags, `--name`) and exit status 2, no traceback."""
+    try:
+        yield
+    except SettingsMentionedError as e:
+        print(f"error: {e.text(lambda name: f'--{name}')}", file=sys.stderr)
+        sys.exit(2)
+    except NstError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

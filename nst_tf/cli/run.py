@@ -10,7 +10,7 @@ from absl import app, flags, logging
 
 from nst_tf import images
 from nst_tf.app import single
-from nst_tf.errors import NstError, SettingError, SettingsMentionedError
+from nst_tf.errors import NstError, SettingError, one_line_exit
 
 FLAGS = flags.FLAGS
 
@@ -62,13 +62,8 @@ def entry(main_function=main, interrupted="before the optimisation started; noth
     """absl's app.run with the project's exits: NstError one line and 2; Ctrl-C/SIGTERM 130."""
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app.run(main_function, flags_parser=parse_flags)
-    except SettingsMentionedError as e:
-        print(f"error: {cli_flags.flag_message(e)}", file=sys.stderr)
-        sys.exit(2)
-    except NstError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        with one_line_exit():
+            app.run(main_function, flags_parser=parse_flags)
     except single.Interrupted as e:
         how = f"; continue with: python -m nst_tf.run --resume {e.output_dir}" if e.resumable else ""
         print(f"\n{e}{how}", file=sys.stderr)

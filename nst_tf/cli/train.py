@@ -9,12 +9,12 @@ import dataclasses
 import signal
 import sys
 
-from nst_tf.cli import flags as cli_flags  # first: imports TensorFlow quietly (its flags are not ours)
+from nst_tf.cli import flags as _quiet  # noqa: F401  first: imports TensorFlow quietly (its flags are not ours)
 
 # isort: split
 from absl import flags, logging
 
-from nst_tf.errors import NstError, SettingsMentionedError
+from nst_tf.errors import NstError, one_line_exit
 from nst_tf.train import session
 from nst_tf.train.options import TrainOptions
 
@@ -108,13 +108,8 @@ def entry(argv=None):
         sys.exit(2)
     logging.set_verbosity(logging.WARNING)
     try:
-        main(rest)
-    except SettingsMentionedError as e:
-        print(f"error: {cli_flags.flag_message(e)}", file=sys.stderr)
-        sys.exit(2)
-    except NstError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        with one_line_exit():
+            main(rest)
     except session.Interrupted as e:
         print(f"\n{e}; continue with: {resume_command()}", file=sys.stderr)
         sys.exit(130)

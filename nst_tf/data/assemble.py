@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from nst_tf.data import sources as src
-from nst_tf.errors import NstError, SettingError
+from nst_tf.errors import NstError, SettingError, one_line_exit
 from nst_tf.files import atomic_write, write_text
 from nst_tf.images import _to_rgb  # the project's one conversion of any PIL mode to RGB
 
@@ -443,13 +443,8 @@ def run_command():
             sys.exit(2)
 
     try:
-        app.run(main, flags_parser=parse)
-    except SettingError as e:
-        print(f"error: {e.text(lambda name: f'--{name}')}", file=sys.stderr)
-        sys.exit(2)
-    except NstError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        with one_line_exit():
+            app.run(main, flags_parser=parse)
     except KeyboardInterrupt:
         print("\ninterrupted: the cache keeps what was fetched; run the command again", file=sys.stderr)
         sys.exit(130)

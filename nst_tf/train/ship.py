@@ -23,7 +23,7 @@ from nst_tf.cli import flags as _quiet  # noqa: F401  first: imports TensorFlow 
 import numpy as np
 
 from nst_tf import files, images, precision
-from nst_tf.errors import NstError, SettingError
+from nst_tf.errors import SettingError, one_line_exit
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MAX_FILE_BYTES = 16 * 1024 * 1024  # the brief's limit per shipped file
@@ -239,14 +239,8 @@ def entry(argv=None):
     parser.add_argument("--weights", help="VGG-19 weights of the encoder (default: the run's)")
     args = parser.parse_args(argv)
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    try:
+    with one_line_exit():
         ship(args.run, args.to, args.storage, args.data, args.weights, log=log)
-    except SettingError as e:
-        print(f"error: {e.text(lambda name: '--' + name)}", file=sys.stderr)
-        sys.exit(2)
-    except NstError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

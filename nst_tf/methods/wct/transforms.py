@@ -14,8 +14,8 @@ EPS = 1e-5  # eigenvalues at or below this are dropped (the paper's code: its SV
 CHUNK = 1 << 18  # rows per float64 block when gathering statistics
 
 
-def _rows(features):
-    """(1, H, W, C) or (N, C) features -> (N, C) float64."""
+def _rows(features, dtype=tf.float64):
+    """(1, H, W, C) or (N, C) features -> (N, C) of `dtype` (float32: no float64 copy)."""
     features = tf.convert_to_tensor(features)
     if features.shape.rank == 4:
         if features.shape[0] != 1:
@@ -23,19 +23,7 @@ def _rows(features):
         features = tf.reshape(features, [-1, features.shape[-1]])
     if features.shape.rank != 2:
         raise ValueError(f"features are (1, H, W, C) or (N, C), not {features.shape}")
-    return tf.cast(features, tf.float64)
-
-
-def _rows32(features):
-    """(1, H, W, C) or (N, C) features -> (N, C) float32 (no float64 copy)."""
-    features = tf.convert_to_tensor(features)
-    if features.shape.rank == 4:
-        if features.shape[0] != 1:
-            raise ValueError(f"features of one image are (1, H, W, C), not {features.shape}")
-        features = tf.reshape(features, [-1, features.shape[-1]])
-    if features.shape.rank != 2:
-        raise ValueError(f"features are (1, H, W, C) or (N, C), not {features.shape}")
-    return tf.cast(features, tf.float32)
+    return tf.cast(features, dtype)
 
 
 class Moments:
@@ -70,7 +58,7 @@ class Moments:
 def mean_and_covariance(rows, chunk=CHUNK):
     """The channel mean (C,) and the covariance (C, C) (divided by N - 1) of (N, C) rows, float64."""
     rows = tf.convert_to_tensor(rows)
-    rows = _rows32(rows) if rows.dtype != tf.float64 else _rows(rows)
+    rows = _rows(rows, tf.float32 if rows.dtype != tf.float64 else tf.float64)
     return Moments().add(rows, chunk).result()
 
 
@@ -142,7 +130,7 @@ def whiten_colour(content_f, style_f, eps=EPS):
     Returns:
       float32 (1, H, W, C).
     """
-    rows = _rows32(content_f)
+    rows = _rows(content_f, tf.float32)
     transform = LinearMap.wct(mean_and_covariance(rows), mean_and_covariance(style_f), eps)
     return tf.reshape(transform(rows), tf.shape(content_f))
 
