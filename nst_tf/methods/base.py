@@ -124,10 +124,10 @@ class Inputs:
 
 def style_size(shape, settings):
     """(width, height) a style image of `shape` (H, W, ...) is resized to (see `Settings.style_fit`)."""
-    width, height = settings.width * settings.style_scale, settings.height * settings.style_scale
-    if settings.style_size:  # a fixed long side: the working size's aspect, or its own ("keep")
-        factor = settings.style_size * settings.style_scale / max(settings.width, settings.height)
-        width, height = settings.width * factor, settings.height * factor
+    factor = settings.style_scale  # of the working size, or of a fixed long side (`style_size`)
+    if settings.style_size:
+        factor *= settings.style_size / max(settings.width, settings.height)
+    width, height = settings.width * factor, settings.height * factor
     if settings.style_fit == "keep":
         side = max(width, height)
         h, w = shape[:2]

@@ -70,6 +70,19 @@ def content_scale(config, a_C):
     return 4.0 / tf.maximum(tf.reduce_mean(tf.square(a_C)), 1e-12)
 
 
+SCALE = ":scale"  # the key of a content layer's scale among the content targets
+
+
+def content_targets(activations, config):
+    """{layer: the content's activations} of the content layers and, for "relative", each one's
+    `content_scale` under `layer + SCALE`: the content is fixed, so its energy is taken once here,
+    not at every step."""
+    targets = {layer: activations[layer] for layer, _ in config.content_layers}
+    if config.content_loss != "mse":
+        targets.update({layer + SCALE: content_scale(config, targets[layer]) for layer in list(targets)})
+    return targets
+
+
 def style_loss(config):
     """The style loss `config.style_loss` names."""
     return STYLE_LOSSES[config.style_loss]

@@ -40,6 +40,11 @@ def available_memory():
         return 4 * 2**30
 
 
+def budget_bytes(settings):
+    """The memory budget in bytes: `max_memory` GiB if given, else `available_memory()`."""
+    return settings.max_memory * 2**30 if settings.max_memory else available_memory()
+
+
 def resident_bytes():
     """This process's resident memory now (Python, TensorFlow, the weights, the images)."""
     try:
@@ -62,7 +67,7 @@ def tile_core(config, shape, styles, precision="float32", resident=None, count=1
     """
     if config.tile_size:
         return config.tile_size
-    budget = config.max_memory * 2**30 if config.max_memory else available_memory()
+    budget = budget_bytes(config)
     if tf.config.list_physical_devices("GPU"):
         resident = 0
     elif resident is None:

@@ -17,7 +17,7 @@ from nst_tf.errors import SettingError
 from nst_tf.methods.base import Inputs, Progress, prepare_inputs
 from nst_tf.methods.gatys import lbfgs, tiling
 from nst_tf.methods.gatys.config import PRESETS, Config, parse_layers  # noqa: F401 (optimize.Config, as before)
-from nst_tf.methods.gatys.losses import content_scale, style_loss, total, tv_cost
+from nst_tf.methods.gatys.losses import SCALE, content_targets, style_loss, total, tv_cost
 from nst_tf.methods.gatys.memory import resident_bytes, tile_core
 from nst_tf.nets.vgg import build_vgg
 
@@ -90,7 +90,7 @@ def cost_terms(a_G, image, a_C, targets, config):
     layer_cost = style_loss(config).layer_cost
     J_content = tf.add_n(
         [
-            w * content_scale(config, a_C[l]) * costs.compute_content_cost(a_C[l], a_G[l])
+            w * a_C.get(l + SCALE, 1.0) * costs.compute_content_cost(a_C[l], a_G[l])
             for l, w in config.content_layers
         ]
     )
@@ -130,7 +130,7 @@ def summed(cost):
 def make_cost_fn(model, content, styles, blend, config):
     """Targets computed once; returns `cost(image) -> (J, J_content, J_style)` of one image."""
     content_out = model(tf.constant(content))
-    a_C = {layer: content_out[layer] for layer, _ in config.content_layers}  # constants
+    a_C = content_targets(content_out, config)  # constants
     return summed(group_cost(model, [a_C], [style_targets(model, styles, blend, config)], config))
 
 
@@ -395,8 +395,7 @@ class Stylizer:
         self.scale = (0, 1)  # (index, count) in a coarse-to-fine run
 
     def _content_targets(self, problem):
-        out = self.engine.model(tf.constant(problem.content))
-        return {layer: out[layer] for layer, _ in self.config.content_layers}
+        return content_targets(self.engine.model(tf.constant(problem.content)), self.config)
 
     def _own_state(self, config):
         """The tiled path's variables (its steps run eagerly, so nothing is traced to share)."""

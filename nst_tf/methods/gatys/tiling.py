@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import costs
-from nst_tf.methods.gatys.losses import content_scale, style_loss, total, tv_cost
+from nst_tf.methods.gatys.losses import SCALE, content_targets, style_loss, total, tv_cost
 from nst_tf.nets.layers import layer_names
 
 ALIGN = 16  # the downsampling of conv5_x: tile edges on multiples of it keep every layer aligned
@@ -128,7 +128,7 @@ class TiledCost:
         self.content_layers = [layer for layer, _ in config.content_layers]
         self.margin = margin_for(self.style_layers + self.content_layers)
         self.shape = content.shape[1:3]
-        self.a_C = self._content_targets(content)
+        self.a_C = content_targets(self._content_targets(content), config)
 
     def _content_targets(self, content):
         """The content activations over the whole image, assembled from tile cores."""
@@ -156,7 +156,7 @@ class TiledCost:
             a_C = self.a_C[layer][
                 :, core[0] // j : core[0] // j + a_G.shape[1], core[2] // j : core[2] // j + a_G.shape[2]
             ]
-            scale = content_scale(self.config, self.a_C[layer])  # of the whole image's targets
+            scale = self.a_C.get(layer + SCALE, 1.0)  # of the whole image's targets
             J += weight * scale * costs.content_cost_share(a_C, a_G, *self.a_C[layer].shape[1:])
         return J
 

@@ -116,7 +116,8 @@ class WCTSettings(Settings):
         from nst_tf.methods.wct.method import tile_core
 
         side = round((self.style_size or max(self.width, self.height)) * self.style_scale)
-        tile_core(self, (self.height, self.width), [np.zeros((1, side, side, 3), np.uint8)])
+        style = np.broadcast_to(np.uint8(0), (1, side, side, 3))  # a shape, nothing allocated
+        tile_core(self, (self.height, self.width), [style])
 
 
 PRESETS = {"default": WCTSettings()}

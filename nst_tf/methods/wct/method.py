@@ -13,6 +13,7 @@ from nst_tf import images, precision
 from nst_tf.errors import SettingError, WeightsError
 from nst_tf.methods import base
 from nst_tf.methods.gatys import tiling  # VGG-19's geometry: receptive fields, aligned tiles
+from nst_tf.methods.gatys.memory import budget_bytes, resident_bytes
 from nst_tf.methods.wct import transforms
 from nst_tf.methods.wct.config import (
     BYTES_PER_PIXEL,
@@ -118,45 +119,38 @@ class Engine:
     def level(self, x, level, inputs, settings, masks, core):
         """One level of the cascade on the (1, H, W, 3) numpy image `x`, in tiles of `core` px (0: whole)."""
         encode, layer = self.encoders[level], decoders.level_layer(level)
-        full = x.shape[1:3]
-        j = tiling.jump(layer)
-        feature_shape = (-(-full[0] // j), -(-full[1] // j))
-        regions = [transforms.resize_mask(m, *feature_shape) for m in masks] if masks else None
+        full, j = x.shape[1:3], tiling.jump(layer)
+        regions = None
+        if masks:
+            regions = [transforms.resize_mask(m, -(-full[0] // j), -(-full[1] // j)) for m in masks]
         reach = margins(level)
-        first = tiling.tiles(*full, core, reach[0]) if core else [((0, full[0], 0, full[1]),) * 2]
-        kept = None
-        stats = [transforms.Moments() for _ in (regions or [None])]
-        for box, tile in first:  # pass 1: the statistics of the whole image's features
-            f = encode(tf.constant(x[:, tile[0] : tile[1], tile[2] : tile[3]]))
-            kept = f if not core else None
-            rows = rows_of(tiling.core_slice(f, layer, box, tile, full))
-            if regions is None:
-                stats[0].add(rows)
-            for i, region in enumerate(regions or []):
-                inside = window(region, box, j, full).ravel()
-                if inside.any():
-                    stats[i].add(tf.boolean_mask(rows, inside))
-        styles = [feature_statistics(encode, layer, s, core, reach[0]) for s in inputs.styles]
+        stats, whole = feature_statistics(encode, layer, x, core, reach[0], regions)  # pass 1
+        styles = [feature_statistics(encode, layer, s, core, reach[0])[0][0].result() for s in inputs.styles]
         if regions is None:
-            maps = [transforms.LinearMap.wct(stats[0].result(), s) for s in styles]
-            maps = [transforms.LinearMap.blend(maps, inputs.blend)]
+            blended = transforms.LinearMap.blend(
+                [transforms.LinearMap.wct(stats[0].result(), s) for s in styles], inputs.blend
+            )
         else:  # each region by its own statistics; a region of under 2 positions keeps the content
             maps = [
                 transforms.LinearMap.wct(m.result(), s) if m.n >= 2 else None for m, s in zip(stats, styles)
             ]
         out = np.empty_like(x)
-        second = tiling.tiles(*full, core, reach[0] + reach[1]) if core else first
-        for box, tile in second:  # pass 2: transform, blend with the content, decode, keep the core
-            f = kept if kept is not None else encode(tf.constant(x[:, tile[0] : tile[1], tile[2] : tile[3]]))
+        for box, tile in boxes(full, core, reach[0] + reach[1]):  # pass 2: transform, decode, keep the core
+            f = (
+                whole
+                if whole is not None
+                else encode(tf.constant(x[:, tile[0] : tile[1], tile[2] : tile[3]]))
+            )
             rows = rows_of(f)
-            moved = maps[0](rows) if regions is None else rows
-            for region, transform in zip(regions or [], maps if regions else []):
-                if transform is not None:
-                    inside = window(region, tile, j, full).reshape(-1, 1)
-                    moved = tf.where(inside, transform(rows), moved)
+            if regions is None:
+                moved = blended(rows)
+            else:
+                moved = rows
+                for region, transform in zip(regions, maps):
+                    if transform is not None:
+                        moved = tf.where(window(region, tile, j, full).reshape(-1, 1), transform(rows), moved)
             f_t = transforms.blend(tf.reshape(moved, f.shape), f, settings.strength)
-            size = (tile[1] - tile[0], tile[3] - tile[2])
-            y = decoders.crop_to(self.decoders[level](f_t), *size).numpy()
+            y = decoders.crop_to(self.decoders[level](f_t), tile[1] - tile[0], tile[3] - tile[2]).numpy()
             (y0, y1, x0, x1), (ty0, _, tx0, _) = box, tile
             out[:, y0:y1, x0:x1] = y[:, y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0]
         return out
@@ -175,15 +169,28 @@ def judged_size(x, content):
     return [tf.image.resize(t, size, method="area").numpy() for t in (x, content)]
 
 
-def feature_statistics(encode, layer, image, core, margin):
-    """(mean, covariance) of a (1, H, W, 3) image's features, over its tiles' cores (core 0: whole)."""
+def boxes(full, core, margin):
+    """`tiling.tiles` of an image of `full` (H, W) pixels, or one box of it all (core 0)."""
+    return tiling.tiles(*full, core, margin) if core else [((0, full[0], 0, full[1]),) * 2]
+
+
+def feature_statistics(encode, layer, image, core, margin, regions=None):
+    """The moments of a (1, H, W, 3) image's features over its tiles' cores (core 0: whole): one
+    `transforms.Moments`, or one per region (feature-resolution masks); and, untiled, the features
+    (for pass 2 to reuse), else None."""
     full = image.shape[1:3]
-    boxes = tiling.tiles(*full, core, margin) if core else [((0, full[0], 0, full[1]),) * 2]
-    stats = transforms.Moments()
-    for box, tile in boxes:
+    stats = [transforms.Moments() for _ in (regions or [None])]
+    f = None
+    for box, tile in boxes(full, core, margin):
         f = encode(tf.constant(image[:, tile[0] : tile[1], tile[2] : tile[3]]))
-        stats.add(rows_of(tiling.core_slice(f, layer, box, tile, full)))
-    return stats.result()
+        rows = rows_of(tiling.core_slice(f, layer, box, tile, full))
+        if regions is None:
+            stats[0].add(rows)
+        for moments, region in zip(stats, regions or []):
+            inside = window(region, box, tiling.jump(layer), full).ravel()
+            if inside.any():
+                moments.add(tf.boolean_mask(rows, inside))
+    return stats, (f if not core else None)
 
 
 def rows_of(f):
@@ -210,15 +217,14 @@ def margins(level):
 
 
 def tile_core(settings, shape, styles):
-    """The tile core in pixels for an image of `shape` (0: untiled), from the memory budget.
+    """The tile core in pixels for an image of `shape` (0: untiled), from the memory budget; only
+    the styles' shapes (1, h, w, 3) are read.
 
     Raises:
       SettingError: naming max_memory, when not even the smallest tile would fit.
     """
-    from nst_tf.methods.gatys.memory import available_memory, resident_bytes
-
     per_pixel = BYTES_PER_PIXEL[precision.resolve(settings.precision)]
-    budget = settings.max_memory * 2**30 if settings.max_memory else available_memory()
+    budget = budget_bytes(settings)
     room = budget - resident_bytes()
     pixels = shape[0] * shape[1] + sum(s.shape[1] * s.shape[2] for s in styles)
     if pixels * per_pixel <= room:

@@ -144,10 +144,13 @@ def blend(transformed, content_f, alpha):
 
 def blend_styles(content_f, style_fs, weights, eps=EPS):
     """Several styles: the sum of weights[i] * whiten_colour(content_f, style_fs[i]) (the paper's
-    interpolation); the weights are used as given (normalise them to sum 1)."""
+    interpolation), as one `LinearMap.blend`; the weights are used as given (normalise them to sum 1)."""
     if len(style_fs) != len(weights) or not style_fs:
         raise ValueError(f"give one weight per style: {len(style_fs)} styles, {len(weights)} weights")
-    return tf.add_n([w * whiten_colour(content_f, s, eps) for s, w in zip(style_fs, weights)])
+    rows = _rows(content_f, tf.float32)
+    content_stats = mean_and_covariance(rows)
+    maps = [LinearMap.wct(content_stats, mean_and_covariance(s), eps) for s in style_fs]
+    return tf.reshape(LinearMap.blend(maps, weights)(rows), tf.shape(content_f))
 
 
 def resize_mask(mask, height, width):
@@ -174,13 +177,14 @@ def masked(content_f, style_fs, masks, eps=EPS):
     if len(style_fs) != len(masks):
         raise ValueError(f"give one mask per style: {len(style_fs)} styles, {len(masks)} masks")
     _, h, w, c = content_f.shape
-    rows = tf.reshape(tf.cast(content_f, tf.float32), [h * w, c])
+    rows = _rows(content_f, tf.float32)
     out = rows
     for style_f, mask in zip(style_fs, masks):
-        where = np.flatnonzero(resize_mask(mask, h, w))[:, np.newaxis]  # (n, 1) flat positions
-        if len(where) < 2:  # no statistics of one position: the region keeps the content
+        inside = resize_mask(mask, h, w).reshape(-1)
+        if inside.sum() < 2:  # no statistics of one position: the region keeps the content
             continue
-        region = tf.gather_nd(rows, where)
-        whitened, _ = whiten(region, eps)
-        out = tf.tensor_scatter_nd_update(out, where, tf.cast(colour(whitened, style_f, eps), tf.float32))
+        region = LinearMap.wct(
+            mean_and_covariance(tf.boolean_mask(rows, inside)), mean_and_covariance(style_f), eps
+        )
+        out = tf.where(inside[:, np.newaxis], region(rows), out)
     return tf.reshape(out, [1, h, w, c])
