@@ -171,7 +171,7 @@ def test_an_unknown_method_is_one_line_naming_the_known_ones(tmp_path, home):
         "--method", "nosuch", "--content", "chelsea.jpg", "--style", "swirls.jpg", cwd=tmp_path, home=home
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    assert done.stderr == "error: --method=nosuch: no such method; known methods: gatys, wct\n"
+    assert done.stderr == "error: --method=nosuch: no such method; known methods: adain, gatys, wct\n"
     assert not (tmp_path / "output").exists()
 
 

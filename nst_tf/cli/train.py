@@ -91,7 +91,8 @@ def _terminate(signum, frame):
 
 def resume_command():
     keep = ("method", "level", "out")
-    return "python -m nst_tf.train " + " ".join(f"--{n}={FLAGS[n].value}" for n in keep) + " --resume"
+    given = [f"--{n}={FLAGS[n].value}" for n in keep if FLAGS[n].value is not None]  # adain: no level
+    return "python -m nst_tf.train " + " ".join(given) + " --resume"
 
 
 def entry(argv=None):

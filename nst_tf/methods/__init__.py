@@ -11,6 +11,7 @@ from nst_tf.errors import SettingError
 DEFAULT = "gatys"
 BUILTIN = {"gatys": "nst_tf.methods.gatys.method"}  # name -> module defining METHOD
 BUILTIN["wct"] = "nst_tf.methods.wct.method"
+BUILTIN["adain"] = "nst_tf.methods.adain.method"
 _REGISTERED = {}
 
 

@@ -46,9 +46,13 @@ class Trainer:
         self.done = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_done")
         self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="training_seconds")
         crop = options.crop
-        data = pipeline.batches(
-            options.data, "photo", "train", options.batch_size, crop, (crop, 2 * crop), options.seed
-        )
+        streams = [  # a batch of each kind the task trains on (photos; AdaIN: and styles) a step
+            pipeline.batches(
+                options.data, kind, "train", options.batch_size, crop, (crop, 2 * crop), options.seed + i
+            )
+            for i, kind in enumerate(getattr(task, "data_kinds", ("photo",)))
+        ]
+        data = streams[0] if len(streams) == 1 else tf.data.Dataset.zip(tuple(streams))
         symbolic = tf.data.Options()
         symbolic.experimental_symbolic_checkpoint = True  # the state saves positions, not buffered images
         self.batches = iter(data.with_options(symbolic))
@@ -62,10 +66,11 @@ class Trainer:
         self._update = tf.function(self.update)
 
     def update(self, batch):
-        """One Adam step on a batch of (n, crop, crop, 3) RGB 0-255 images; returns the losses."""
-        x = batch - images.MEANS
+        """One Adam step on a batch of (n, crop, crop, 3) RGB 0-255 images (a tuple of them, one per
+        `task.data_kinds`); returns the losses."""
+        batch = batch if isinstance(batch, tuple) else (batch,)
         with tf.GradientTape() as tape:
-            losses = self.task.losses(x)
+            losses = self.task.losses(*(b - images.MEANS for b in batch))
         gradients = tape.gradient(losses["total"], self.variables)
         self.optimizer.apply_gradients(zip(gradients, self.variables))
         self.done.assign_add(1)

@@ -5,6 +5,8 @@ import dataclasses
 from nst_tf import precision
 from nst_tf.errors import SettingError
 
+STYLE_WEIGHT = 10.0  # AdaIN's lambda (nst_tf.methods.adain.training)
+
 # What --resume may change: how long to go on and how often to save, preview and report.
 RESUMABLE_CHANGES = ("iterations", "save_every", "preview_every", "log_every")
 
@@ -17,10 +19,10 @@ def _field(default, help_text, **extra):
 class TrainOptions:
     """One training run of a fast method's network (`nst_tf.train.tasks` says which network)."""
 
-    method: str = _field("wct", "The method whose network is trained (wct).")
+    method: str = _field("wct", "The method whose network is trained (wct, adain).")
     level: int | None = _field(None, "wct: the decoder's level, 1..5 (after relu1_1 ... relu5_1).")
     data: str | None = _field(
-        None, "The manifest.json of the training photos (python -m nst_tf.data.assemble)."
+        None, "The manifest.json of the training photos and styles (python -m nst_tf.data.assemble)."
     )
     out: str | None = _field(None, "Folder of the trained models; each run keeps its state in a subfolder.")
     iterations: int = _field(15000, "Adam steps in all (a resumed run goes on to this many).")
@@ -39,6 +41,12 @@ class TrainOptions:
     seed: int = _field(0, "Seed of the initial weights and of the crops: the same seed, the same run.")
     precision: str = _field("auto", "float32, bfloat16 (mixed), or auto (bfloat16 where native).")
     weights: str | None = _field(None, "VGG-19 weights of the encoder (default: the embedded default).")
+    style_weight: float = _field(
+        STYLE_WEIGHT, "adain: weight of the style loss against the content loss (both relative)."
+    )
+    init_from: str | None = _field(
+        None, "Start the network from this trained model file (adain: WCT's decoder_relu4_1.npz)."
+    )
 
     def validate(self):
         """Raise SettingError naming the first setting that cannot work; returns self."""

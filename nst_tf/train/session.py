@@ -28,7 +28,7 @@ from PIL import Image
 from nst_tf import files, images, precision
 from nst_tf.app import report, single
 from nst_tf.data import pipeline
-from nst_tf.errors import SettingError, SettingsMentionedError
+from nst_tf.errors import SettingError, SettingsMentionedError, WeightsError
 from nst_tf.nets import weights
 from nst_tf.train import tasks
 from nst_tf.train.loop import Trainer
@@ -163,9 +163,21 @@ def open_run(entry, options, run_dir, log, record, prefix=None):
     if prefix is not None:
         trainer.restore(prefix)
         rows = [row for row in read_losses(run_dir / LOSSES_CSV) if row[0] <= int(trainer.done)]
+    elif options.init_from:
+        record["init_from"] = start_from(task, options.init_from)
     model_path = Path(options.out) / task.model_file
     record.setdefault("sessions", []).append({"started": now(), "from_step": int(trainer.done)})
     return Run(options, run_dir, model_path, trainer, rows, record, preview_photos(options))
+
+
+def start_from(task, path):
+    """Load a trained model file into the task's network before the first step (`init_from`);
+    returns its record for provenance.json. SettingError naming `init_from` if it does not fit."""
+    try:
+        task.load(path)
+    except (WeightsError, OSError) as e:
+        raise SettingError("init_from", f"{{setting}}: {e}")
+    return {"path": str(path), "sha256": files.sha256_of(path)}
 
 
 @contextlib.contextmanager

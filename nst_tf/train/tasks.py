@@ -10,20 +10,22 @@ and a task has
 
     task.network          the keras.Model trained (its trainable variables; the rest is frozen)
     task.cost_names       ("total", ...): the losses reported; "total" is minimised
-    task.losses(x)        {name: float32 scalar} for a batch x, (n, H, W, 3) RGB minus MEANS
+    task.losses(x, ...)   {name: float32 scalar} for a batch x, (n, H, W, 3) RGB minus MEANS, of
+                          each kind in task.data_kinds (default ("photo",); AdaIN: ("photo", "style"))
     task.reconstruct(x)   what the preview shows below each held-out photo, like x
     task.model_file       the file name of the trained network in --out
     task.save(path, meta) writes the network (with the JSON-able `meta`: provenance) to path
+    task.load(path)       the network's weights from such a file (ship, --init_from)
     task.describe()       a JSON-able dict for provenance.json (network, encoder, loss)
 
-AdaIN and the others add a module and a line here; the loop, checkpoints and files are shared.
+A new method adds a module and a line here; the loop, checkpoints and files are shared.
 """
 
 import importlib
 
 from nst_tf.errors import SettingError
 
-BUILTIN = {"wct": "nst_tf.methods.wct.training"}
+BUILTIN = {"wct": "nst_tf.methods.wct.training", "adain": "nst_tf.methods.adain.training"}
 
 
 def get(method):

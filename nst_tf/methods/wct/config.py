@@ -1,4 +1,5 @@
-"""WCT's settings (the single home of their defaults) and where its trained decoders are."""
+"""WCT's settings (the single home of their defaults), those it shares with AdaIN, and where the
+trained decoders are."""
 
 import dataclasses
 from pathlib import Path
@@ -9,8 +10,10 @@ from nst_tf.errors import SettingError
 from nst_tf.methods.base import Settings
 from nst_tf.nets import decoder as decoders
 
-# The package's models folder; `python -m nst_tf.train --method wct --out` writes one like it.
-DEFAULT_DECODER_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "wct"
+# The package's models folder (one subfolder per method); `python -m nst_tf.train --out` writes
+# one like it.
+MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+DEFAULT_DECODER_DIR = MODELS_DIR / "wct"
 ALL_LEVELS = "5,4,3,2,1"
 ENCODER_POOLING = (
     "max"  # the paper's VGG-19 (trained for ImageNet with max pooling); decoders are trained for it
@@ -35,48 +38,42 @@ def train_command(level, folder):
 
 
 @dataclasses.dataclass(frozen=True)
-class WCTSettings(Settings):
-    """WCT's settings (the shared ones in `Settings`).
+class DecoderSettings(Settings):
+    """What the feed-forward methods with trained decoders share (WCT, AdaIN): `strength`, the
+    decoders' folder and the style masks. A subclass names its `method`, its `models` folder's name
+    in the package, and `levels()`, the decoders it runs, deepest first.
 
     Attributes:
-      strength: alpha of the paper: the features decoded are alpha x the whitened-and-coloured
-        ones + (1 - alpha) x the content's, at every level (0: the content reconstructed).
-      wct_levels: the levels to transform, comma-separated, run coarse to fine (5 = relu5_1 first).
-      decoder: folder holding `decoder_relu<L>_1.npz` per level (what `nst_tf.train --out` writes);
-        None: the package's models folder.
+      strength: the features decoded are strength x the transformed ones + (1 - strength) x the
+        content's (0: the content reconstructed); WCT's alpha, AdaIN's alpha.
+      decoder: folder of the trained decoders (what `nst_tf.train --out` writes); None: the
+        package's models folder.
       style_masks: one mask image per style image, comma-separated: each style is applied where its
         mask is light (> 50% grey), the content kept where no mask is; None: the styles blended.
     """
 
-    strength: float = _field(1.0, "WCT: 1 = the style's feature statistics, 0 = the content rebuilt.")
-    wct_levels: str = _field(
-        ALL_LEVELS, "WCT: levels to transform, coarse to fine (5 = relu5_1 ... 1 = relu1_1)."
-    )
+    method = title = models = ""  # --method, its name in messages, its folder in the package's models
+    bytes_per_pixel = BYTES_PER_PIXEL
+
+    strength: float = _field(1.0, "1 = the style's feature statistics, 0 = the content rebuilt (wct, adain).")
     decoder: str | None = _field(
-        None, "WCT: folder of decoder_relu<L>_1.npz (nst_tf.train --out); default: the package's."
+        None, "Folder of the trained decoders (nst_tf.train --out); default: the package's (wct, adain)."
     )
     style_masks: str | None = _field(
-        None, "WCT: one mask image per --style, comma-separated (light = where it applies)."
+        None, "One mask image per --style, comma-separated (light = where it applies) (wct, adain)."
     )
 
     def levels(self):
-        """`wct_levels` as ints, coarse to fine (deepest first).
+        raise NotImplementedError
 
-        Raises:
-          SettingError: not a comma-separated list of distinct levels 1..5.
-        """
-        try:
-            levels = [int(x) for x in self.wct_levels.split(",")]
-        except (ValueError, AttributeError):
-            levels = []
-        if not levels or len(set(levels)) < len(levels) or not set(levels) <= set(decoders.LEVELS):
-            raise SettingError(
-                "wct_levels", "give distinct levels 1..5 separated by commas, e.g. 5,4,3,2,1", self.wct_levels
-            )
-        return tuple(sorted(levels, reverse=True))
+    def decoder_file(self, level):
+        return decoders.decoder_file(level)
+
+    def train_command(self, level, folder):
+        return train_command(level, folder)
 
     def decoder_dir(self):
-        return Path(self.decoder) if self.decoder else DEFAULT_DECODER_DIR
+        return Path(self.decoder) if self.decoder else MODELS_DIR / self.models
 
     def decoder_paths(self):
         """{level: path of its decoder file}, for the levels used.
@@ -85,19 +82,14 @@ class WCTSettings(Settings):
           SettingError: naming `decoder`, the first missing file and the command that trains it.
         """
         folder = self.decoder_dir()
-        paths = {level: folder / decoders.decoder_file(level) for level in self.levels()}
+        paths = {level: folder / self.decoder_file(level) for level in self.levels()}
         for level, path in paths.items():
             if not path.is_file():
-                how = f"train it with: {train_command(level, folder)}"
-                have = [lv for lv in decoders.LEVELS if (folder / decoders.decoder_file(lv)).is_file()]
-                if have:  # some are there: say which levels can run now
-                    how += (
-                        f"; or use the levels {folder} has: --wct_levels {','.join(map(str, reversed(have)))}"
-                    )
-                raise SettingError(
-                    "decoder", f"{{setting}}: no trained relu{level}_1 model: {path} is missing; {how}"
-                )
+                raise SettingError("decoder", f"{{setting}}: {self.missing(level, path)}")
         return paths
+
+    def missing(self, level, path):
+        return f"no trained model: {path} is missing; train it with: {self.train_command(level, path.parent)}"
 
     def mask_paths(self):
         return [p.strip() for p in self.style_masks.split(",")] if self.style_masks else []
@@ -118,6 +110,45 @@ class WCTSettings(Settings):
         side = round((self.style_size or max(self.width, self.height)) * self.style_scale)
         style = np.broadcast_to(np.uint8(0), (1, side, side, 3))  # a shape, nothing allocated
         tile_core(self, (self.height, self.width), [style])
+
+
+@dataclasses.dataclass(frozen=True)
+class WCTSettings(DecoderSettings):
+    """WCT's settings (the shared ones in `DecoderSettings` and `Settings`).
+
+    Attributes:
+      wct_levels: the levels to transform, comma-separated, run coarse to fine (5 = relu5_1 first).
+    """
+
+    method, title, models = "wct", "WCT", "wct"
+
+    wct_levels: str = _field(
+        ALL_LEVELS, "WCT: levels to transform, coarse to fine (5 = relu5_1 ... 1 = relu1_1)."
+    )
+
+    def levels(self):
+        """`wct_levels` as ints, coarse to fine (deepest first).
+
+        Raises:
+          SettingError: not a comma-separated list of distinct levels 1..5.
+        """
+        try:
+            levels = [int(x) for x in self.wct_levels.split(",")]
+        except (ValueError, AttributeError):
+            levels = []
+        if not levels or len(set(levels)) < len(levels) or not set(levels) <= set(decoders.LEVELS):
+            raise SettingError(
+                "wct_levels", "give distinct levels 1..5 separated by commas, e.g. 5,4,3,2,1", self.wct_levels
+            )
+        return tuple(sorted(levels, reverse=True))
+
+    def missing(self, level, path):
+        how = f"train it with: {self.train_command(level, path.parent)}"
+        folder = path.parent
+        have = [lv for lv in decoders.LEVELS if (folder / decoders.decoder_file(lv)).is_file()]
+        if have:  # some are there: say which levels can run now
+            how += f"; or use the levels {folder} has: --wct_levels {','.join(map(str, reversed(have)))}"
+        return f"no trained relu{level}_1 model: {path} is missing; {how}"
 
 
 PRESETS = {"default": WCTSettings()}

@@ -16,7 +16,6 @@ from nst_tf.methods.gatys import tiling  # VGG-19's geometry: receptive fields, 
 from nst_tf.methods.gatys.memory import budget_bytes, resident_bytes
 from nst_tf.methods.wct import transforms
 from nst_tf.methods.wct.config import (
-    BYTES_PER_PIXEL,
     ENCODER_POOLING,
     MIN_TILE,
     PRESETS,
@@ -32,16 +31,22 @@ STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")  # what the reported
 CONTENT_LAYER = "conv4_1"
 
 
-def load_decoder(path, level, vgg_weights, used):
-    """A level's trained decoder, refused (SettingError naming `decoder`) if made for another encoder."""
+def load_decoder(path, level, vgg_weights, used, command=train_command, method="wct"):
+    """A level's trained decoder, refused (SettingError naming `decoder`) if made for another encoder
+    or another method (the file's `method`; WCT's first files have none); `command(level, folder)`
+    is the command that trains one (named in the refusal)."""
     try:
         decoders.verify(path)  # against its folder's models.json, before anything is read
         meta = decoders.read_meta(path)
+        if meta.get("method", "wct") != method:
+            how = command(level, path.parent)
+            why = f"{path} is a decoder of --method {meta.get('method')}, not of {method}"
+            raise SettingError("decoder", f"{{setting}}: {why}; train one with: {how}")
         encoder = meta.get("encoder", {})
         if encoder.get("sha256") != vgg_weights.sha256 or encoder.get("pooling") != ENCODER_POOLING:
             theirs, ours = str(encoder.get("sha256"))[:12], vgg_weights.sha256[:12]
             why = f"{path} was trained for other VGG-19 weights (sha256 {theirs}, these {ours})"
-            how = f"{train_command(level, path.parent)} --weights {vgg_weights.path}"
+            how = f"{command(level, path.parent)} --weights {vgg_weights.path}"
             raise SettingError("decoder", f"{{setting}}: {why}; train one for them with: {how}")
         return decoders.load_decoder(path, level, decoders.widths_of(vgg_weights.layers), used)
     except WeightsError as e:
@@ -69,7 +74,15 @@ def distances(out, content, styles, blend):
 
 
 class Engine:
-    """VGG-19 (max pooling, as the decoders were trained) and the levels' decoders, built once."""
+    """VGG-19 (max pooling, as the decoders were trained) and the levels' decoders, built once.
+
+    The feature transform is `transform(content_stats, style_stats)` -> a `transforms.LinearMap`
+    from the statistics `Moments(diagonal)` gathers: WCT's whitening and colouring here; AdaIN's
+    engine sets the diagonal ones (`nst_tf.methods.adain`).
+    """
+
+    diagonal = False
+    transform = staticmethod(transforms.LinearMap.wct)
 
     def __init__(self, settings, vgg_weights):
         self.settings = settings.validate()
@@ -81,7 +94,10 @@ class Engine:
             lv: tf.keras.Model(self.vgg.input, self.vgg.output[decoders.level_layer(lv)]) for lv in levels
         }
         paths = settings.decoder_paths()
-        self.decoders = {lv: load_decoder(paths[lv], lv, vgg_weights, used) for lv in levels}
+        self.decoders = {
+            lv: load_decoder(paths[lv], lv, vgg_weights, used, settings.train_command, settings.method)
+            for lv in levels
+        }
 
     def prepare_style(self, style_images):
         return list(style_images)  # resized per content (base.prepare_inputs), so nothing to cache
@@ -124,16 +140,18 @@ class Engine:
         if masks:
             regions = [transforms.resize_mask(m, -(-full[0] // j), -(-full[1] // j)) for m in masks]
         reach = margins(level)
-        stats, whole = feature_statistics(encode, layer, x, core, reach[0], regions)  # pass 1
-        styles = [feature_statistics(encode, layer, s, core, reach[0])[0][0].result() for s in inputs.styles]
+        diagonal = self.diagonal
+        stats, whole = feature_statistics(encode, layer, x, core, reach[0], regions, diagonal)  # pass 1
+        styles = [
+            feature_statistics(encode, layer, s, core, reach[0], None, diagonal)[0][0].result()
+            for s in inputs.styles
+        ]
         if regions is None:
             blended = transforms.LinearMap.blend(
-                [transforms.LinearMap.wct(stats[0].result(), s) for s in styles], inputs.blend
+                [self.transform(stats[0].result(), s) for s in styles], inputs.blend
             )
         else:  # each region by its own statistics; a region of under 2 positions keeps the content
-            maps = [
-                transforms.LinearMap.wct(m.result(), s) if m.n >= 2 else None for m, s in zip(stats, styles)
-            ]
+            maps = [self.transform(m.result(), s) if m.n >= 2 else None for m, s in zip(stats, styles)]
         out = np.empty_like(x)
         for box, tile in boxes(full, core, reach[0] + reach[1]):  # pass 2: transform, decode, keep the core
             f = (
@@ -174,12 +192,12 @@ def boxes(full, core, margin):
     return tiling.tiles(*full, core, margin) if core else [((0, full[0], 0, full[1]),) * 2]
 
 
-def feature_statistics(encode, layer, image, core, margin, regions=None):
+def feature_statistics(encode, layer, image, core, margin, regions=None, diagonal=False):
     """The moments of a (1, H, W, 3) image's features over its tiles' cores (core 0: whole): one
-    `transforms.Moments`, or one per region (feature-resolution masks); and, untiled, the features
-    (for pass 2 to reuse), else None."""
+    `transforms.Moments(diagonal)`, or one per region (feature-resolution masks); and, untiled, the
+    features (for pass 2 to reuse), else None."""
     full = image.shape[1:3]
-    stats = [transforms.Moments() for _ in (regions or [None])]
+    stats = [transforms.Moments(diagonal) for _ in (regions or [None])]
     f = None
     for box, tile in boxes(full, core, margin):
         f = encode(tf.constant(image[:, tile[0] : tile[1], tile[2] : tile[3]]))
@@ -223,7 +241,7 @@ def tile_core(settings, shape, styles):
     Raises:
       SettingError: naming max_memory, when not even the smallest tile would fit.
     """
-    per_pixel = BYTES_PER_PIXEL[precision.resolve(settings.precision)]
+    per_pixel = settings.bytes_per_pixel[precision.resolve(settings.precision)]
     budget = budget_bytes(settings)
     room = budget - resident_bytes()
     pixels = shape[0] * shape[1] + sum(s.shape[1] * s.shape[2] for s in styles)
@@ -231,12 +249,12 @@ def tile_core(settings, shape, styles):
         return 0
     whole = pixels * WHOLE_IMAGE_BYTES_PER_PIXEL  # tiled: only the whole images themselves
     room -= whole
-    margin = sum(margins(5))
+    margin = sum(margins(max(settings.levels())))
     core = (int((max(room, 0) / per_pixel) ** 0.5) - 2 * margin) // tiling.ALIGN * tiling.ALIGN
     if core < MIN_TILE:
         raise SettingError(
             "max_memory",
-            f"{{setting}}: WCT at {shape[1]}x{shape[0]} needs about "
+            f"{{setting}}: {settings.title} at {shape[1]}x{shape[0]} needs about "
             f"{(resident_bytes() + whole + (MIN_TILE + 2 * margin) ** 2 * per_pixel) / 2**30:.1f} GiB "
             f"here, even in tiles; the budget is {budget / 2**30:.1f} GiB: give more",
         )

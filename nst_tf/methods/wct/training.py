@@ -12,6 +12,7 @@ from nst_tf.errors import SettingError
 from nst_tf.methods.wct.config import ENCODER_POOLING
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets.vgg import build_vgg
+from nst_tf.train.options import STYLE_WEIGHT
 
 FEATURE_WEIGHT = 1.0  # the 1:1 pixel and feature loss
 
@@ -67,7 +68,10 @@ class DecoderTraining:
 
     def save(self, path, meta, storage="float32"):
         decoders.write_decoder(
-            self.network, path, {"level": self.level, "encoder": self.encoder_record(), **meta}, storage
+            self.network,
+            path,
+            {"method": "wct", "level": self.level, "encoder": self.encoder_record(), **meta},
+            storage,
         )
 
     def load(self, path):
@@ -86,6 +90,8 @@ class Task:
             )
         if options.level not in decoders.LEVELS:
             raise SettingError("level", "must be 1..5 (the decoder after relu1_1 ... relu5_1)", options.level)
+        if options.style_weight != STYLE_WEIGHT:
+            raise SettingError("style_weight", "{setting} is AdaIN's; WCT's decoders have no style loss")
         return f"wct_relu{options.level}_1"
 
     def build(self, options, vgg_weights, precision):

@@ -1,4 +1,5 @@
-"""WCT's feature transforms (Li et al. 2017): whitening and colouring, strength, style blends, masks.
+"""WCT's feature transforms (Li et al. 2017): whitening and colouring, strength, style blends, masks;
+and AdaIN's channel-wise one, the same `LinearMap` with a diagonal (Huang and Belongie 2017).
 
 Pure functions on feature maps `(1, H, W, C)` (VGG-19 post-ReLU activations). The statistics are
 computed in float64: a covariance of 512 channels has eigenvalues spanning many decades, and the
@@ -11,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 EPS = 1e-5  # eigenvalues at or below this are dropped (the paper's code: its SVD threshold)
+ADAIN_EPS = 1e-5  # added to each variance before its square root (AdaIN's reference code)
 CHUNK = 1 << 18  # rows per float64 block when gathering statistics
 
 
@@ -28,11 +30,13 @@ def _rows(features, dtype=tf.float64):
 
 class Moments:
     """The channel mean and covariance of rows added in pieces (tiles, blocks), in float64, shifted
-    by the first piece's mean so that the sums of squares do not cancel."""
+    by the first piece's mean so that the sums of squares do not cancel; `diagonal`: only each
+    channel's variance (AdaIN's statistics: C numbers, not C x C)."""
 
-    def __init__(self):
+    def __init__(self, diagonal=False):
         self.shift = self.s1 = self.s2 = None
         self.n = 0
+        self.diagonal = diagonal
 
     def add(self, rows, chunk=CHUNK):
         """Add (N, C) rows (any float type), `chunk` rows at a time."""
@@ -42,17 +46,21 @@ class Moments:
             if self.shift is None:
                 self.shift = tf.reduce_mean(block, 0)
                 self.s1 = tf.zeros_like(self.shift)
-                self.s2 = tf.zeros([self.shift.shape[0]] * 2, tf.float64)
+                self.s2 = tf.zeros([self.shift.shape[0]] * (1 if self.diagonal else 2), tf.float64)
             block -= self.shift
             self.s1 += tf.reduce_sum(block, 0)
-            self.s2 += tf.matmul(block, block, transpose_a=True)
+            if self.diagonal:
+                self.s2 += tf.reduce_sum(tf.square(block), 0)
+            else:
+                self.s2 += tf.matmul(block, block, transpose_a=True)
             self.n += int(block.shape[0])
         return self
 
     def result(self):
-        """(mean (C,), covariance (C, C) divided by N - 1), float64."""
+        """(mean (C,), covariance (C, C) divided by N - 1, or its diagonal (C,)), float64."""
         d = self.s1 / self.n
-        return self.shift + d, (self.s2 - self.n * tf.tensordot(d, d, 0)) / max(self.n - 1, 1)
+        outer = tf.square(d) if self.diagonal else tf.tensordot(d, d, 0)
+        return self.shift + d, (self.s2 - self.n * outer) / max(self.n - 1, 1)
 
 
 def mean_and_covariance(rows, chunk=CHUNK):
@@ -94,7 +102,8 @@ def colour(whitened, style_f, eps=EPS):
 
 class LinearMap:
     """Features -> (x - content_mean) M + offset, float32: WCT (whitening then colouring, folded
-    into M = C_c^-1/2 C_s^1/2), or a weighted sum of such maps (a blend of styles)."""
+    into M = C_c^-1/2 C_s^1/2), AdaIN (M diagonal, kept as the vector of its diagonal: each
+    channel scaled by sigma_s / sigma_c), or a weighted sum of maps of one kind (a blend of styles)."""
 
     def __init__(self, content_mean, matrix, offset):
         self.content_mean = tf.cast(content_mean, tf.float32)
@@ -109,6 +118,15 @@ class LinearMap:
         return cls(content_mean, M, style_mean)
 
     @classmethod
+    def adain(cls, content_stats, style_stats, eps=ADAIN_EPS):
+        """AdaIN's map (Huang and Belongie 2017): each channel of features of mean and variance
+        `content_stats` ((C,), (C,): `Moments(diagonal=True)`) takes the style's mean and standard
+        deviation; the standard deviations are sqrt(variance + eps), as in the reference code."""
+        (content_mean, content_var), (style_mean, style_var) = content_stats, style_stats
+        std = lambda var: tf.sqrt(tf.cast(var, tf.float64) + eps)  # noqa: E731
+        return cls(content_mean, std(style_var) / std(content_var), style_mean)
+
+    @classmethod
     def blend(cls, maps, weights):
         """sum weights[i] * maps[i](x), as one map (all maps share the content's mean)."""
         matrix = tf.add_n([w * m.matrix for m, w in zip(maps, weights)])
@@ -116,7 +134,10 @@ class LinearMap:
 
     def __call__(self, rows):
         """(N, C) rows -> (N, C) float32."""
-        return tf.matmul(tf.cast(rows, tf.float32) - self.content_mean, self.matrix) + self.offset
+        centred = tf.cast(rows, tf.float32) - self.content_mean
+        if self.matrix.shape.rank == 1:  # AdaIN: a diagonal
+            return centred * self.matrix + self.offset
+        return tf.matmul(centred, self.matrix) + self.offset
 
 
 def whiten_colour(content_f, style_f, eps=EPS):

@@ -1,0 +1,42 @@
+"""AdaIN's settings (the single home of their defaults) and where its trained decoder is."""
+
+import dataclasses
+
+from nst_tf.methods.wct.config import BYTES_PER_PIXEL as WCT_BYTES_PER_PIXEL
+from nst_tf.methods.wct.config import MODELS_DIR, DecoderSettings
+
+LEVEL = 4  # AdaIN aligns relu4_1 (conv4_1 in nst_tf.nets.vgg); its decoder has the relu4_1 architecture
+DECODER_FILE = "adain_decoder.npz"  # beside WCT's decoder_relu<L>_1.npz in one --out folder
+DEFAULT_DECODER_DIR = MODELS_DIR / "adain"
+
+# Peak memory per pixel of the content (and the style) above what the process held: WCT's figures
+# (five levels, the first at relu1_1's full resolution), an upper bound for AdaIN's one level.
+BYTES_PER_PIXEL = WCT_BYTES_PER_PIXEL
+
+
+def train_command(level, folder):
+    return f"python -m nst_tf.train --method adain --data MANIFEST --out {folder}"
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaINSettings(DecoderSettings):
+    """AdaIN's settings: those of `DecoderSettings` (strength, decoder, style_masks) and `Settings`.
+
+    `strength` is the paper's alpha (content-style trade-off: the decoded features are alpha x
+    AdaIN's + (1 - alpha) x the content's); `style_blend_weights` interpolate the AdaIN targets.
+    """
+
+    method, title, models = "adain", "AdaIN", "adain"
+    bytes_per_pixel = BYTES_PER_PIXEL
+
+    def levels(self):
+        return (LEVEL,)
+
+    def decoder_file(self, level):
+        return DECODER_FILE
+
+    def train_command(self, level, folder):
+        return train_command(level, folder)
+
+
+PRESETS = {"default": AdaINSettings()}

@@ -1,0 +1,141 @@
+"""What `python -m nst_tf.train --method adain` trains: the decoder of AdaIN's aligned relu4_1 features.
+
+The paper's loss, each term relative to its target's energy so that one style weight means the same
+for any VGG-19 weights and units (ours: RGB 0-255 minus the means, post-ReLU activations; the
+reference codes' lambda of 1e-2 to 10 is in other VGGs' units). A photo c and a style s are encoded,
+t = AdaIN(relu4_1(c), relu4_1(s)), the decoder gives g = D(t), and
+
+    content = mean((relu4_1(g) - t)^2) / mean(t^2)
+    style   = sum over relu1_1 ... relu4_1 of
+              (mean((mu(g) - mu(s))^2) + mean((sigma(g) - sigma(s))^2)) / mean(relu_l(s)^2)
+    total   = content + style_weight x style
+
+the encoder frozen, mu and sigma each channel's mean and standard deviation over positions.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from nst_tf import images
+from nst_tf.data import pipeline
+from nst_tf.errors import SettingError
+from nst_tf.methods.adain.config import DECODER_FILE, LEVEL
+from nst_tf.methods.adain.transforms import adaptive_instance_normalization, statistics_distance
+from nst_tf.methods.wct.config import ENCODER_POOLING
+from nst_tf.nets import decoder as decoders
+from nst_tf.nets.vgg import build_vgg
+
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")  # relu1_1 ... relu4_1
+CONTENT_LAYER = decoders.level_layer(LEVEL)
+PREVIEW_STYLES = 4
+
+
+def adain_losses(g_f, t, s_f, style_weight):
+    """{total, content, style} from the decoding's features `g_f` and the style's `s_f` ({layer:
+    (n, H, W, C)}) and the AdaIN target `t` (see the module docstring)."""
+    t = tf.cast(t, tf.float32)
+    g4 = tf.cast(g_f[CONTENT_LAYER], tf.float32)
+    content = tf.reduce_mean(tf.square(g4 - t)) / (tf.reduce_mean(tf.square(t)) + 1e-12)
+    style = tf.add_n(
+        [
+            statistics_distance(g_f[layer], s_f[layer])
+            / (tf.reduce_mean(tf.square(tf.cast(s_f[layer], tf.float32))) + 1e-12)
+            for layer in STYLE_LAYERS
+        ]
+    )
+    return {"total": content + style_weight * style, "content": content, "style": style}
+
+
+class DecoderTraining:
+    """The AdaIN decoder (relu4_1's architecture), the frozen encoder to relu4_1 and the loss."""
+
+    cost_names = ("total", "content", "style")
+    data_kinds = ("photo", "style")  # a batch of each a step (`nst_tf.train.loop`)
+
+    def __init__(self, vgg_weights, precision="float32", style_weight=10.0, preview_styles=None):
+        self.vgg_weights, self.style_weight = vgg_weights, style_weight
+        layers = list(STYLE_LAYERS)
+        self.encoder = build_vgg(vgg_weights, ENCODER_POOLING, outputs=layers, precision=precision)
+        self.network = decoders.build_decoder(LEVEL, decoders.widths_of(vgg_weights.layers), precision)
+        self.model_file = DECODER_FILE
+        self.preview_styles = preview_styles  # (k, H, W, 3) minus means: the styles of the previews
+
+    def encode(self, x):
+        return {k: tf.stop_gradient(v) for k, v in self.encoder(x).items()}
+
+    def stylise(self, c, s):
+        """AdaIN of contents c with styles s ((n, H, W, 3) minus means each): the decoding, c's size."""
+        t = adaptive_instance_normalization(self.encode(c)[CONTENT_LAYER], self.encode(s)[CONTENT_LAYER])
+        return decoders.crop_to(self.network(t), c.shape[1], c.shape[2])
+
+    def losses(self, c, s):
+        c_f, s_f = self.encode(c), self.encode(s)
+        t = adaptive_instance_normalization(c_f[CONTENT_LAYER], s_f[CONTENT_LAYER])
+        g = decoders.crop_to(self.network(t), c.shape[1], c.shape[2])
+        return adain_losses(self.encoder(g), t, s_f, self.style_weight)
+
+    def reconstruct(self, x):
+        """What the previews show below each held-out photo: it in the i-th held-out style."""
+        k = len(self.preview_styles)
+        styles = tf.constant(np.stack([self.preview_styles[i % k] for i in range(len(x))]))
+        return self.stylise(tf.convert_to_tensor(x, tf.float32), styles)
+
+    def encoder_record(self):
+        w = self.vgg_weights
+        return {"source": w.source, "path": str(w.path), "sha256": w.sha256, "pooling": ENCODER_POOLING}
+
+    def describe(self):
+        return {
+            "network": "AdaIN decoder (relu4_1's architecture, after AdaIN at conv4_1 in nst_tf.nets.vgg)",
+            "level": LEVEL,
+            "parameters": int(self.network.count_params()),
+            "loss": f"relative relu4_1 distance to the AdaIN target + {self.style_weight:g} x relative "
+            "channel mean/std distance to the style at relu1_1..relu4_1",
+            "style_weight": self.style_weight,
+            "encoder": self.encoder_record(),
+        }
+
+    def save(self, path, meta, storage="float32"):
+        decoders.write_decoder(
+            self.network,
+            path,
+            {"method": "adain", "level": LEVEL, "encoder": self.encoder_record(), **meta},
+            storage,
+        )
+
+    def load(self, path):
+        """The network's weights from a decoder file of relu4_1's architecture (AdaIN's, or WCT's
+        relu4_1 decoder to start from)."""
+        loaded = decoders.load_decoder(path, LEVEL, decoders.widths_of(self.vgg_weights.layers))
+        self.network.set_weights(loaded.get_weights())
+
+
+def preview_styles(manifest, crop, n=PREVIEW_STYLES):
+    """Up to n held-out styles of the manifest (the training ones if none is held out), crop x crop."""
+    try:
+        paths = pipeline.manifest_files(manifest, "style", "heldout")
+    except SettingError:
+        paths = pipeline.manifest_files(manifest, "style")
+    crops = [images.resize_to(images.load_image(p), crop, crop) for p in paths[:n]]
+    return np.stack(crops).astype(np.float32) - images.MEANS[0]
+
+
+class Task:
+    """`nst_tf.train.tasks`' entry for AdaIN: one decoder, trained on photos and styles."""
+
+    def run_name(self, options):
+        if options.level not in (None, LEVEL):
+            why = "AdaIN has one decoder, after relu4_1: leave {setting} out"
+            raise SettingError("level", why, options.level)
+        return "adain"
+
+    def build(self, options, vgg_weights, precision):
+        self.run_name(options)
+        try:
+            styles = preview_styles(options.data, options.crop)
+        except SettingError as e:
+            raise SettingError("data", f"{{setting}}: AdaIN trains on styles too: {e.why}", options.data)
+        return DecoderTraining(vgg_weights, precision, options.style_weight, styles)
+
+
+TASK = Task()
