@@ -311,3 +311,22 @@ def test_training_starts_from_a_given_decoder_and_refuses_what_does_not_fit(data
     )
     with pytest.raises(SettingError, match="AdaIN trains on styles too"):
         session.train(dataclasses.replace(options(data, tmp_path / "p"), data=str(photos_only)), log=QUIET)
+
+
+def test_a_trained_adain_decoder_ships_with_its_held_out_losses_and_runs_from_its_folder(data, tmp_path):
+    from nst_tf.train import ship
+
+    session.train(options(data, tmp_path / "run", iterations=2), log=QUIET)
+    to = tmp_path / "models"
+    entry = ship.ship(tmp_path / "run" / "adain", to, "float16", weights=str(data / "tiny.npz"), log=QUIET)
+    losses = entry["heldout_losses"]
+    assert losses["photos"] == losses["styles"] == 1 and "psnr_db" not in entry
+    assert (
+        abs(losses["trained"]["style"] - losses["stored"]["style"]) < 0.05 * losses["trained"]["style"] + 1e-6
+    )
+    assert entry["provenance"]["settings"]["style_weight"] == TrainOptions.style_weight
+    readme = (to / "README.md").read_text()
+    assert "| `adain_decoder.npz` |" in readme and "PSNR held out" not in readme
+    settings = AdaINSettings(width=48, height=32, decoder=str(to))
+    engine = get("adain").engine(settings, weights.read_weights(data / "tiny.npz"))  # checksum verified
+    assert set(engine.decoders) == {4}

@@ -5,7 +5,7 @@ import dataclasses
 from nst_tf import precision
 from nst_tf.errors import SettingError
 
-STYLE_WEIGHT = 10.0  # AdaIN's lambda (nst_tf.methods.adain.training)
+STYLE_WEIGHT = 65.0  # AdaIN's lambda, in its relative units (nst_tf.methods.adain.training)
 
 # What --resume may change: how long to go on and how often to save, preview and report.
 RESUMABLE_CHANGES = ("iterations", "save_every", "preview_every", "log_every")

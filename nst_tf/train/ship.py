@@ -28,6 +28,7 @@ from nst_tf.errors import SettingError, one_line_exit
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MAX_FILE_BYTES = 16 * 1024 * 1024  # the brief's limit per shipped file
 PSNR_LONG_SIDE = 512  # held-out photos are measured at this long side
+PAIRS_SIDE = 4  # a stylising decoder is measured on up to 4 x 4 held-out photos and styles
 DEMO_PHOTO = Path(__file__).resolve().parent.parent.parent / "images" / "chelsea.jpg"
 
 
@@ -44,18 +45,18 @@ def reconstruction_psnr(task, rgb):
     return psnr(rgb, np.clip(np.round(y), 0, 255).astype(np.uint8))
 
 
-def heldout_photos(manifest, long_side=PSNR_LONG_SIDE):
-    """The held-out photos of a training manifest, each at `long_side` px (uint8)."""
+def heldout_photos(manifest, long_side=PSNR_LONG_SIDE, kind="photo"):
+    """The held-out photos (or styles) of a training manifest, each at `long_side` px (uint8)."""
     from nst_tf.app.metrics import long_side as resize_long
     from nst_tf.data import pipeline
 
     return [
         resize_long(images.load_image(p), long_side)
-        for p in pipeline.manifest_files(manifest, split="heldout")
+        for p in pipeline.manifest_files(manifest, kind, "heldout")
     ]
 
 
-def measure(task, photos):
+def reconstruction(task, photos):
     """{"heldout": mean PSNR over `photos`, "demo": PSNR of the demo photo at its own size}."""
     return {
         "heldout": float(np.mean([reconstruction_psnr(task, p) for p in photos])),
@@ -110,6 +111,12 @@ def ship(run_dir, to=None, storage="auto", data=None, weights=None, log=print):
     task.load(model_path)
     storage = choose_storage(int(task.network.count_params()), storage)
     photos = heldout_photos(data or options.data)
+    styles = heldout_photos(data or options.data, kind="style") if hasattr(task, "evaluate") else None
+    if styles is not None:  # a stylising decoder (AdaIN): its losses on held-out pairs
+        photos, styles = photos[:PAIRS_SIDE], styles[:PAIRS_SIDE]
+        measure = lambda task, photos: task.evaluate(photos, styles)  # noqa: E731
+    else:
+        measure = reconstruction
     log(f"{model_path.name}: measuring {len(photos)} held-out photos, then storing in {storage}")
     trained = measure(task, photos)
     to.mkdir(parents=True, exist_ok=True)
@@ -130,25 +137,38 @@ def ship(run_dir, to=None, storage="auto", data=None, weights=None, log=print):
         "bytes": target.stat().st_size,
         "storage": storage,
         "parameters": int(task.network.count_params()),
-        "psnr_db": {
+        **meta,
+    }
+    if styles is None:
+        entry["psnr_db"] = {
             "heldout_trained": round(trained["heldout"], 2),
             "heldout_stored": round(stored["heldout"], 2),
             "demo_stored": round(stored["demo"], 2),
             "heldout_photos": len(photos),
             "long_side": PSNR_LONG_SIDE,
             "precision": used,
-        },
-        **meta,
-    }
+        }
+    else:
+        entry["heldout_losses"] = {
+            "trained": {k: round(v, 4) for k, v in trained.items()},
+            "stored": {k: round(v, 4) for k, v in stored.items()},
+            "photos": len(photos),
+            "styles": len(styles),
+            "long_side": PSNR_LONG_SIDE,
+            "precision": used,
+        }
     book = read_book(to)
     book["files"][target.name] = entry
     files.write_text(to / "models.json", json.dumps(book, indent=1) + "\n")
     files.write_text(to / "README.md", readme(book, to))
-    log(
-        f"{target}: {entry['bytes']:,} bytes ({storage}), PSNR on held-out photos "
-        f"{trained['heldout']:.2f} dB trained, {stored['heldout']:.2f} dB stored; "
-        f"demo photo {stored['demo']:.2f} dB"
-    )
+    if styles is None:
+        log(
+            f"{target}: {entry['bytes']:,} bytes ({storage}), PSNR on held-out photos "
+            f"{trained['heldout']:.2f} dB trained, {stored['heldout']:.2f} dB stored; "
+            f"demo photo {stored['demo']:.2f} dB"
+        )
+    else:
+        log(f"{target}: {entry['bytes']:,} bytes ({storage}), held-out pairs: {stored}")
     return entry
 
 
@@ -156,7 +176,7 @@ def summary(record):
     """What a models folder keeps of a run's provenance.json."""
     sessions = record.get("sessions", [])
     settings = record.get("settings", {})
-    keep = ("iterations", "batch_size", "crop", "learning_rate", "seed", "precision")
+    keep = ("iterations", "batch_size", "crop", "learning_rate", "seed", "precision", "style_weight")
     return {
         "run": record.get("run"),
         "task": record.get("task", {}).get("network"),
@@ -194,11 +214,16 @@ def readme(book, folder):
         "licence). PSNR: the reconstruction of the held-out photos (long side 512) and of",
         "images/chelsea.jpg, after storage, in the precision named.",
         "",
-        "| file | parameters | storage | bytes | iterations (of) | training time | s/it | final losses "
-        "| PSNR held out: trained / stored (dB) | demo photo (dB) | machine |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    if any("psnr_db" in e for e in book["files"].values()):
+        lines += [
+            "| file | parameters | storage | bytes | iterations (of) | training time | s/it | final losses "
+            "| PSNR held out: trained / stored (dB) | demo photo (dB) | machine |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
     for name, e in sorted(book["files"].items()):
+        if "psnr_db" not in e:
+            continue  # a stylising decoder: its own table below
         p, psnr_db = e["provenance"], e["psnr_db"]
         losses = p.get("final_losses") or {}
         shown = ", ".join(f"{k} {v:.4g}" for k, v in losses.items() if k not in ("iteration", "seconds"))
@@ -212,6 +237,7 @@ def readme(book, folder):
             f"{stored:.2f} ({psnr_db['heldout_photos']} photos, {psnr_db['precision']}) "
             f"| {psnr_db['demo_stored']:.2f} | {machine} |"
         )
+    lines += stylising_rows(book)
     lines += [
         "",
         "SHA-256:",
@@ -222,6 +248,35 @@ def readme(book, folder):
         "",
     ]
     return "\n".join(lines)
+
+
+def stylising_rows(book):
+    """The README's table of stylising decoders (AdaIN's): their losses on held-out pairs."""
+    entries = [(name, e) for name, e in sorted(book["files"].items()) if "heldout_losses" in e]
+    if not entries:
+        return []
+    lines = [
+        "",
+        "Stylising decoders, measured on held-out photo x style pairs (long side 512): the training's",
+        "relative content and style losses, and the PSNR of the photos rebuilt at strength 0.",
+        "",
+        "| file | parameters | storage | bytes | iterations (of) | training time | s/it | style weight "
+        "| content loss: trained / stored | style loss: trained / stored | strength-0 PSNR (dB) | machine |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, e in entries:
+        p, h = e["provenance"], e["heldout_losses"]
+        machine = (p.get("machine") or {}).get("cpu") or "?"
+        done, of = p["iterations_done"], p["settings"]["iterations"]
+        t, s = h["trained"], h["stored"]
+        lines.append(
+            f"| `{name}` | {e['parameters']:,} | {e['storage']} | {e['bytes']:,} | {done:,} ({of:,}) "
+            f"| {p['training_seconds'] / 3600:.1f} h | {p['seconds_per_iteration'] or 0:.2f} "
+            f"| {p['settings'].get('style_weight')} | {t['content']:.4f} / {s['content']:.4f} "
+            f"| {t['style']:.4f} / {s['style']:.4f} | {s['strength0_psnr_db']:.2f} "
+            f"({h['photos']} x {h['styles']}, {h['precision']}) | {machine} |"
+        )
+    return lines
 
 
 class _Parser(argparse.ArgumentParser):
