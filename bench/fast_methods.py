@@ -3,6 +3,7 @@
 Usage (from the repository root, after `bash bench/setup.sh`):
 
     .venv/bin/python bench/fast_methods.py                  # WCT, 5 levels, 512x512, ~3 min idle
+    .venv/bin/python bench/fast_methods.py --method adain   # AdaIN, 512x512, ~1 min idle
     .venv/bin/python bench/fast_methods.py --size 1024 --iterations 2
 
 Ours is `--method wct`'s engine (nst_tf.methods.wct.method.Engine.stylise: the five levels'
@@ -12,7 +13,9 @@ random ones of the same architecture (the time is the same). The peer (`torch_wc
 the torch interpreter) is the reference ports' layout in PyTorch: float32, CPU, random decoder
 weights, the same VGG-19 weights, float64 eigendecompositions. Each side runs 1 + warm-up untimed
 images, then the timed ones; the median is reported, with the share of the CPU other processes
-took meanwhile. Results: bench/results/fast.json. AdaIN adds its rows here (issue 17).
+took meanwhile. `--method adain`: its engine (one relu4_1 encoding per image and style, AdaIN, one
+decoding) against the same in PyTorch (the reference code's AdaIN). Results: bench/results/fast.json
+(WCT), bench/results/fast_adain.json (AdaIN).
 """
 
 import bench_step  # first: sets the thread environment before TensorFlow loads  # isort: skip
@@ -34,12 +37,16 @@ from PIL import Image  # noqa: E402
 
 from nst_tf import images, precision  # noqa: E402
 from nst_tf.methods import base, get  # noqa: E402
+from nst_tf.methods.adain.config import DECODER_FILE as ADAIN_FILE  # noqa: E402
+from nst_tf.methods.adain.config import DEFAULT_DECODER_DIR as ADAIN_DIR  # noqa: E402
+from nst_tf.methods.adain.config import AdaINSettings  # noqa: E402
 from nst_tf.methods.wct.config import DEFAULT_DECODER_DIR, ENCODER_POOLING, WCTSettings  # noqa: E402
 from nst_tf.nets import decoder as decoders  # noqa: E402
 from nst_tf.nets import weights  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-DEFAULT_OUT = BENCH / "results" / "fast.json"
+DEFAULT_OUT = {"wct": BENCH / "results" / "fast.json", "adain": BENCH / "results" / "fast_adain.json"}
+SETTINGS = {"wct": WCTSettings, "adain": AdaINSettings}
 TORCH_WORKER = BENCH / "torch_wct.py"
 
 
@@ -51,12 +58,19 @@ def square(path, size):
     return images.resize_to(images.load_image(path), size, size)
 
 
-def decoder_folder(vgg_weights, tmp):
-    """The package's decoders if all five are shipped, else random ones written to `tmp`."""
-    if all((DEFAULT_DECODER_DIR / decoders.decoder_file(lv)).is_file() for lv in decoders.LEVELS):
-        return DEFAULT_DECODER_DIR, "trained (the package's)"
+def decoder_folder(vgg_weights, tmp, method="wct"):
+    """The package's decoders if all are shipped (WCT's five, AdaIN's one), else random ones of the
+    same architecture written to `tmp`."""
     encoder = {"source": vgg_weights.source, "path": str(vgg_weights.path), "sha256": vgg_weights.sha256}
     encoder["pooling"] = ENCODER_POOLING
+    if method == "adain":
+        if (ADAIN_DIR / ADAIN_FILE).is_file():
+            return ADAIN_DIR, "trained (the package's)"
+        model = decoders.build_decoder(4, decoders.widths_of(vgg_weights.layers))
+        decoders.write_decoder(model, Path(tmp) / ADAIN_FILE, {"method": "adain", "encoder": encoder})
+        return Path(tmp), "random (same architecture)"
+    if all((DEFAULT_DECODER_DIR / decoders.decoder_file(lv)).is_file() for lv in decoders.LEVELS):
+        return DEFAULT_DECODER_DIR, "trained (the package's)"
     for level in decoders.LEVELS:
         model = decoders.build_decoder(level, decoders.widths_of(vgg_weights.layers))
         decoders.write_decoder(model, Path(tmp) / decoders.decoder_file(level), {"encoder": encoder})
@@ -64,13 +78,13 @@ def decoder_folder(vgg_weights, tmp):
 
 
 def time_ours(content, style, vgg_weights, folder, used, args):
-    settings = WCTSettings(width=args.size, height=args.size, decoder=str(folder), precision=used)
-    engine = get("wct").engine(settings, vgg_weights)
+    settings = SETTINGS[args.method](width=args.size, height=args.size, decoder=str(folder), precision=used)
+    engine = get(args.method).engine(settings, vgg_weights)
     inputs = base.prepare_inputs(content, engine.prepare_style([style]), settings)
     with contention.Meter() as meter:
         times = timing.time_steps(lambda: engine.stylise(inputs, settings), 1 + args.warmup, args.iterations)
     return {
-        "peer": f"nst_tf-wct ({used})",
+        "peer": f"nst_tf-{args.method} ({used})",
         "seconds": times,
         "median": statistics.median(times),
         "others_cpu": meter.others,
@@ -95,6 +109,8 @@ def time_torch(content, style, vgg_weights, args):
             str(args.iterations),
             "--threads",
             bench_step.THREADS,
+            "--method",
+            args.method,
         ]
         env = {**os.environ, **bench_step.THREAD_ENV, "PYTHONPATH": str(BENCH)}
         with contention.Meter() as meter:
@@ -104,6 +120,7 @@ def time_torch(content, style, vgg_weights, args):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="wct", choices=("wct", "adain"))
     parser.add_argument("--size", type=int, default=512, help="content and style side (square)")
     parser.add_argument(
         "--precisions", nargs="+", default=["auto", "float32"], choices=["auto", "float32", "bfloat16"]
@@ -117,8 +134,9 @@ def parse_args(argv=None):
         default=os.environ.get("NST_BENCH_TORCH_PYTHON", str(bench_step.DEFAULT_TORCH_PYTHON)),
         help="python with torch (default: $NST_BENCH_TORCH_PYTHON, else bench/.venv-torch)",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument("--out", type=Path, help="JSON results file (default: per method, bench/results/)")
     args = parser.parse_args(argv)
+    args.out = args.out or DEFAULT_OUT[args.method]
     if args.iterations < 1 or args.warmup < 0 or args.size < 64:
         parser.error("--iterations must be >= 1, --warmup >= 0 and --size >= 64")
     if not Path(args.torch_python).is_file():
@@ -134,7 +152,7 @@ def main(argv=None):
     content, style = square(args.content, args.size), square(args.style, args.size)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder, kind = decoder_folder(vgg_weights, tmp)
+        folder, kind = decoder_folder(vgg_weights, tmp, args.method)
         for name in args.precisions:
             used = precision.resolve(name)
             log(f"ours, {name} -> {used}, decoders {kind}")
@@ -146,9 +164,10 @@ def main(argv=None):
         run["ratio_to_torch"] = run["median"] / peer["median"]
     record = {
         "bench": "fast_methods",
+        "method": args.method,
         "started": started.isoformat(timespec="seconds"),
         "size": [args.size, args.size],
-        "levels": "5,4,3,2,1",
+        "levels": "5,4,3,2,1" if args.method == "wct" else "4 (AdaIN at relu4_1)",
         "decoders": kind,
         "load_average_before": load_before,
         "machine": bench_step.machine_info(),
@@ -156,7 +175,8 @@ def main(argv=None):
         "runs": runs,
     }
     bench_step.write_json(args.out, record)
-    print(f"| WCT, 5 levels, {args.size}x{args.size} | median s/image | x torch | others' CPU share |")
+    title = "WCT, 5 levels" if args.method == "wct" else "AdaIN"
+    print(f"| {title}, {args.size}x{args.size} | median s/image | x torch | others' CPU share |")
     print("| --- | --- | --- | --- |")
     for run in runs:
         others = run["others_cpu"] or 0

@@ -1,12 +1,14 @@
-"""Torch side of the fast-method bench: WCT's architecture in PyTorch, float32, CPU, timed per image.
+"""Torch side of the fast-method bench: WCT's or AdaIN's architecture in PyTorch, float32, CPU, timed.
 
 Run by `fast_methods.py` with the torch interpreter (see `setup.sh`); it never imports TensorFlow
 or nst_tf. The peer is the reference ports' layout (PytorchWCT, Li et al.'s Torch code): for each
 level relu5_1 ... relu1_1 an encoder VGG-19 up to relu<L>_1 (max pooling), the whitening and
 colouring of the content's features with the style's (eigendecompositions in float64, eigenvalues
 <= 1e-5 dropped, as ours), and the level's mirrored decoder (reflection padding, 3x3 convolutions,
-nearest-neighbour upsampling) with random weights. Inputs: `weights.npz` (VGG-19 convolutions in
-torch layout, RGB 0-255 minus the means), `content.png`, `style.png` in a folder; results to JSON.
+nearest-neighbour upsampling) with random weights; `--method adain`: the relu4_1 encoder, AdaIN
+(the reference code's `adaptive_instance_normalization`) and the relu4_1 decoder. Inputs:
+`weights.npz` (VGG-19 convolutions in torch layout, RGB 0-255 minus the means), `content.png`,
+`style.png` in a folder; results to JSON.
 """
 
 import argparse
@@ -101,6 +103,18 @@ def wct(fc, fs):
     return out.float().reshape(1, c, h, w)
 
 
+def adain(fc, fs):
+    """(1, C, H, W) content features with each channel's mean and std of the style's (AdaIN's
+    reference `calc_mean_std`: unbiased variance + 1e-5)."""
+
+    def stats(f):
+        flat = f[0].reshape(f.shape[1], -1)
+        return flat.mean(1).reshape(1, -1, 1, 1), (flat.var(1) + 1e-5).sqrt().reshape(1, -1, 1, 1)
+
+    (mc, sc), (ms, ss) = stats(fc), stats(fs)
+    return (fc - mc) / sc * ss + ms
+
+
 def load(path):
     rgb = np.asarray(Image.open(path).convert("RGB"), np.float32) - np.array(MEANS, np.float32)
     return torch.from_numpy(rgb.transpose(2, 0, 1)[None].copy())
@@ -113,11 +127,13 @@ def main():
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--method", default="wct", choices=("wct", "adain"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     weights = dict(np.load(f"{args.inputs}/weights.npz"))
-    levels = (5, 4, 3, 2, 1)
+    levels = (5, 4, 3, 2, 1) if args.method == "wct" else (4,)
+    transform = wct if args.method == "wct" else adain
     encoders = {lv: Encoder(weights, lv).eval() for lv in levels}
     decoders = {lv: Decoder(lv).eval() for lv in levels}
     content, style = load(f"{args.inputs}/content.png"), load(f"{args.inputs}/style.png")
@@ -127,13 +143,13 @@ def main():
         with torch.no_grad():
             x = content
             for lv in levels:
-                f = wct(encoders[lv](x), encoders[lv](style))
+                f = transform(encoders[lv](x), encoders[lv](style))
                 x = torch.maximum(torch.minimum(decoders[lv](f), 255 + low), low)
             return x
 
     times = timing.time_steps(stylise, 1 + args.warmup, args.iterations)
     result = {
-        "peer": "torch-wct",
+        "peer": f"torch-{args.method}",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "seconds": times,
@@ -141,7 +157,7 @@ def main():
     }
     with open(args.out, "w") as f:
         json.dump(result, f)
-    print(f"[torch] WCT 5 levels: {result['median']:.2f} s per image", file=sys.stderr)
+    print(f"[torch] {args.method} {levels}: {result['median']:.2f} s per image", file=sys.stderr)
 
 
 if __name__ == "__main__":
