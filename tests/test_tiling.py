@@ -221,11 +221,11 @@ def test_refine_iterations_set_the_later_scales_iterations(tiny):
     with pytest.raises(SettingError, match="refine_iterations"):
         optimize.Config(refine_iterations=-1).validate()
     assert METHOD.steps(optimize.Config(scales=2)) == [200, 200]  # 0: iterations at every scale
-    # refine_size: scales over it take refine_iterations x long side / refine_size
+    # refine_size: scales over it take refine_iterations x (long side / refine_size)^2
     grown = dataclasses.replace(
         config, width=1024, height=768, scales=0, refine_iterations=150, refine_size=512
     )
-    assert METHOD.steps(grown) == [4, 150, 300]  # 256, 512, 1024 px
+    assert METHOD.steps(grown) == [4, 150, 600]  # 256, 512, 1024 px
     quality = optimize.PRESETS["quality"]
     assert METHOD.steps(quality) == [500, 150] and quality.refine_size == 512
     with pytest.raises(SettingError, match="refine_size"):

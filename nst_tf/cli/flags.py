@@ -72,7 +72,7 @@ HELP = {
     "ema": "Decay of the average of Adam's iterates that is saved (0: off).",
     "scales": "Coarse-to-fine: sizes from 256 px up (0: automatic 2x steps).",
     "refine_iterations": "Iterations at each scale after the first (0: --iterations at every scale).",
-    "refine_size": "Scales over N px long side take --refine_iterations x long side / N (0: off).",
+    "refine_size": "Scales over N px long side take --refine_iterations x (long side / N)^2 (0: off).",
     "tile_size": "Tile core in px (multiple of 16); 0: tile only if needed.",
     "max_memory": "Memory budget in GiB (0: half the available RAM; 8 on a GPU).",
     "precision": "VGG-19 in float32 (the assignment's), bfloat16 (mixed), or auto (bfloat16 where native).",

@@ -53,8 +53,8 @@ class Config(Settings):
         scale): the first, cheap scale takes `iterations` from `init`, the later ones start from
         its result upsampled and need fewer.
       refine_size: 0, or a long side in px above which a later scale takes `refine_iterations`
-        x long side / refine_size (more pixels converge in more iterations: The Scream at 1024 px
-        ended 0.02 further from the content after 150 than after 300).
+        x (long side / refine_size)^2, as many per pixel (more pixels converge in more iterations:
+        The Scream's content distance at 1024 px was 0.494 / 0.477 / 0.467 after 150 / 300 / 600).
     """
 
     iterations: int = 200
@@ -137,7 +137,7 @@ class Config(Settings):
         if not (stage > 0 and self.refine_iterations):
             return self.iterations
         if self.refine_size and long_side > self.refine_size:
-            return round(self.refine_iterations * long_side / self.refine_size)
+            return round(self.refine_iterations * (long_side / self.refine_size) ** 2)
         return self.refine_iterations
 
     @property
@@ -163,7 +163,7 @@ PRESETS = {
     # came out more stylised than his and further from the photograph (content distance up to 0.08
     # over his), so beta is 0.7 ("his-weights" in section 5 is beta 1). Coarse to fine from 256 px:
     # 500 L-BFGS iterations there, 150 at 512 px (the style is set within 50, the content sharpens
-    # after) and 150 x long side / 512 at larger scales (300 at 1024: refine_size). The look holds
+    # after) and 150 x (long side / 512)^2 at larger scales (600 at 1024: refine_size). The look holds
     # across sizes (section 5): the style is matched at a 512 px long side at every size and
     # scale (style_size; sized from the working
     # size, even the style image itself as the output scores only 0.72-0.89 style moved at 1024 px
