@@ -321,6 +321,7 @@ def test_a_trained_adain_decoder_ships_with_its_held_out_losses_and_runs_from_it
     entry = ship.ship(tmp_path / "run" / "adain", to, "float16", weights=str(data / "tiny.npz"), log=QUIET)
     losses = entry["heldout_losses"]
     assert losses["photos"] == losses["styles"] == 1 and "psnr_db" not in entry
+    assert set(losses["demo_stored"]) == {"content", "style", "strength0_psnr_db", "pairs"}
     assert (
         abs(losses["trained"]["style"] - losses["stored"]["style"]) < 0.05 * losses["trained"]["style"] + 1e-6
     )

@@ -117,3 +117,30 @@ def test_the_packages_decoders_reconstruct_the_demo_photo_as_recorded():
         got = ship.reconstruction_psnr(task, photo)
         # recorded in the precision `auto` picked there; bfloat16 against float32 moves it < 0.3 dB
         assert got >= entry["psnr_db"]["demo_stored"] - 0.3, (name, got)
+
+
+def test_the_packages_adain_decoder_stylises_the_demo_pair_as_recorded():
+    """The shipped AdaIN decoder on the demo pair (in no training set): its recorded losses."""
+    from nst_tf.methods.adain.config import DEFAULT_DECODER_DIR as ADAIN_DIR
+
+    record = ADAIN_DIR / "models.json"
+    if not record.is_file():
+        pytest.skip("no AdaIN decoder shipped yet")
+    from nst_tf import precision
+    from nst_tf.methods.adain.training import DecoderTraining
+    from nst_tf.methods.wct.method import load_decoder
+    from nst_tf.nets import weights
+
+    vgg_weights = weights.resolve_weights(log=QUIET)
+    for name, entry in json.loads(record.read_text())["files"].items():
+        task = DecoderTraining(
+            vgg_weights, precision.resolve("auto"), entry["provenance"]["settings"]["style_weight"]
+        )
+        task.network.set_weights(
+            load_decoder(ADAIN_DIR / name, 4, vgg_weights, "float32", method="adain").get_weights()
+        )
+        got = task.evaluate([images.load_image(ship.DEMO_PHOTO)], [images.load_image(ship.DEMO_STYLE)])
+        want = entry["heldout_losses"]["demo_stored"]
+        # recorded in the precision `auto` picked there; bfloat16 against float32 moves them a little
+        assert got["style"] <= 1.1 * want["style"] and got["content"] <= 1.1 * want["content"], (got, want)
+        assert got["strength0_psnr_db"] >= want["strength0_psnr_db"] - 0.3, (got, want)

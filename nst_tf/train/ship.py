@@ -30,6 +30,7 @@ MAX_FILE_BYTES = 16 * 1024 * 1024  # the brief's limit per shipped file
 PSNR_LONG_SIDE = 512  # held-out photos are measured at this long side
 PAIRS_SIDE = 4  # a stylising decoder is measured on up to 4 x 4 held-out photos and styles
 DEMO_PHOTO = Path(__file__).resolve().parent.parent.parent / "images" / "chelsea.jpg"
+DEMO_STYLE = DEMO_PHOTO.parent / "swirls.jpg"  # a stylising decoder's demo pair: the README's
 
 
 def psnr(a, b):
@@ -115,6 +116,7 @@ def ship(run_dir, to=None, storage="auto", data=None, weights=None, log=print):
     if styles is not None:  # a stylising decoder (AdaIN): its losses on held-out pairs
         photos, styles = photos[:PAIRS_SIDE], styles[:PAIRS_SIDE]
         measure = lambda task, photos: task.evaluate(photos, styles)  # noqa: E731
+        demo = [images.load_image(DEMO_PHOTO)], [images.load_image(DEMO_STYLE)]
     else:
         measure = reconstruction
     log(f"{model_path.name}: measuring {len(photos)} held-out photos, then storing in {storage}")
@@ -152,6 +154,7 @@ def ship(run_dir, to=None, storage="auto", data=None, weights=None, log=print):
         entry["heldout_losses"] = {
             "trained": {k: round(v, 4) for k, v in trained.items()},
             "stored": {k: round(v, 4) for k, v in stored.items()},
+            "demo_stored": {k: round(v, 4) for k, v in task.evaluate(*demo).items()},
             "photos": len(photos),
             "styles": len(styles),
             "long_side": PSNR_LONG_SIDE,
