@@ -155,6 +155,40 @@ def measure(args):
     return results
 
 
+def curve(args, every=50):
+    """`--curve PAIR`: one `--preset quality` run at `--size`, its last scale scored every `every`
+    iterations (L-BFGS is deterministic here, so the k-th iterate is what a run of k iterations at
+    that scale ends with): how far refinement at that size still moves the balance. Written to the
+    pair's "curve@<size>" in the results."""
+    sys.path.insert(0, str(REPO))
+    from nst_tf import images, precision
+    from nst_tf.app import metrics
+    from nst_tf.methods.gatys import optimize
+    from nst_tf.methods.gatys.config import PRESETS
+    from nst_tf.nets import weights
+
+    vgg_weights = weights.resolve_weights(log=lambda m: None)
+    judge = metrics.Judge(vgg_weights)
+    content, style, _ = read_pair(args.curve, args)
+    width, height = size_for(content, args.size)
+    used, _ = precision.describe(PRESETS["quality"].precision)
+    config = dataclasses.replace(
+        PRESETS["quality"], width=width, height=height, precision=used, save_every=every
+    )
+    start, points = time.perf_counter(), []
+    for p in optimize.stylize(content, style, vgg_weights, config):
+        if p.image is not None and p.image.shape[-2] == width:  # the last scale
+            scores = judge.scores(images.deprocess(p.image), content, style)
+            points.append(
+                {"iteration": p.iteration + 1, "seconds": round(time.perf_counter() - start), **scores}
+            )
+            print(json.dumps(points[-1]), flush=True)
+    results_path = Path(args.results)
+    merged = json.loads(results_path.read_text()) if results_path.exists() else {"pairs": {}}
+    merged["pairs"].setdefault(args.curve, {"runs": {}})[f"curve@{args.size}"] = points
+    results_path.write_text(json.dumps(merged, indent=1) + "\n")
+
+
 BEGIN, END = "<!-- golden-gate -->", "<!-- /golden-gate -->"
 
 
@@ -281,7 +315,10 @@ def main():
     parser.add_argument(
         "--render", nargs="+", metavar="RUN@SIZE", help="only rewrite docs/quality.md's section"
     )
+    parser.add_argument("--curve", choices=list(PAIRS), help="score one run's last scale every 50 iterations")
     args = parser.parse_args()
+    if args.curve:
+        return curve(args)
     if args.render:
         return render(args.render, jcjohnson=args.jcjohnson)
     OUT.mkdir(parents=True, exist_ok=True)
