@@ -331,3 +331,15 @@ def test_a_trained_adain_decoder_ships_with_its_held_out_losses_and_runs_from_it
     settings = AdaINSettings(width=48, height=32, decoder=str(to))
     engine = get("adain").engine(settings, weights.read_weights(data / "tiny.npz"))  # checksum verified
     assert set(engine.decoders) == {4}
+
+
+def test_an_engine_encodes_each_style_once(adain_inputs):
+    root = adain_inputs
+    settings = settings_for(root)
+    engine = get("adain").engine(settings, weights.read_weights(root / "tiny.npz"))
+    content = images.load_image(root / "content.png")
+    styles = [engine.prepare_style([images.load_image(root / f"style{k}.png")]) for k in (1, 2, 1)]
+    out = [next(next(engine.stages([content], [s])).steps()).image for s in styles]
+    assert len(engine.style_cache) == 2  # style1 the second time came from the cache
+    np.testing.assert_array_equal(out[0], out[2])
+    assert np.abs(out[0] - out[1]).max() > 0

@@ -6,6 +6,8 @@ mask's region), are blended with the content's by `strength`, and are decoded ba
 level's trained decoder; the next level starts from that image (the paper's cascade).
 """
 
+import hashlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -98,6 +100,7 @@ class Engine:
             lv: load_decoder(paths[lv], lv, vgg_weights, used, settings.train_command, settings.method)
             for lv in levels
         }
+        self.style_cache = {}  # (level, style's digest) -> its statistics: a batch encodes a style once
 
     def prepare_style(self, style_images):
         return list(style_images)  # resized per content (base.prepare_inputs), so nothing to cache
@@ -132,6 +135,21 @@ class Engine:
             x = np.clip(x, low, high)  # the next level encodes an image (not in the paper's code)
         return x
 
+    def style_statistics(self, level, style, core, margin):
+        """A (1, h, w, 3) style image's feature statistics at a level, computed once per engine (the
+        style image's bytes and shape are the key; the last STYLE_CACHE are kept)."""
+        style = np.ascontiguousarray(style)
+        key = (level, style.shape, hashlib.sha256(style.tobytes()).hexdigest())
+        if key not in self.style_cache:
+            while len(self.style_cache) >= STYLE_CACHE:
+                self.style_cache.pop(next(iter(self.style_cache)))
+            layer = decoders.level_layer(level)
+            moments = feature_statistics(
+                self.encoders[level], layer, style, core, margin, None, self.diagonal
+            )
+            self.style_cache[key] = moments[0][0].result()
+        return self.style_cache[key]
+
     def level(self, x, level, inputs, settings, masks, core):
         """One level of the cascade on the (1, H, W, 3) numpy image `x`, in tiles of `core` px (0: whole)."""
         encode, layer = self.encoders[level], decoders.level_layer(level)
@@ -142,10 +160,7 @@ class Engine:
         reach = margins(level)
         diagonal = self.diagonal
         stats, whole = feature_statistics(encode, layer, x, core, reach[0], regions, diagonal)  # pass 1
-        styles = [
-            feature_statistics(encode, layer, s, core, reach[0], None, diagonal)[0][0].result()
-            for s in inputs.styles
-        ]
+        styles = [self.style_statistics(level, s, core, reach[0]) for s in inputs.styles]
         if regions is None:
             blended = transforms.LinearMap.blend(
                 [self.transform(stats[0].result(), s) for s in styles], inputs.blend
@@ -174,6 +189,7 @@ class Engine:
         return out
 
 
+STYLE_CACHE = 32  # style statistics kept per engine (levels x styles)
 JUDGED_PIXELS = 1024 * 1024  # the reported distances of a larger output are measured at this size
 
 
