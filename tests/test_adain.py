@@ -21,7 +21,7 @@ from nst_tf.methods.adain.config import DECODER_FILE, AdaINSettings
 from nst_tf.methods.wct import transforms
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets import weights
-from nst_tf.train import session
+from nst_tf.train import session, ship
 from nst_tf.train.options import TrainOptions
 
 QUIET = lambda message: None  # noqa: E731
@@ -297,6 +297,15 @@ def test_training_starts_from_a_given_decoder_and_refuses_what_does_not_fit(data
     session.train(options(data, tmp_path / "out", iterations=1, init_from=str(start)), log=QUIET)
     record = json.loads((tmp_path / "out" / "adain" / session.PROVENANCE_JSON).read_text())
     assert record["init_from"]["path"] == str(start)
+    first = session.train(options(data, tmp_path / "s1", iterations=2), log=QUIET)
+    second = session.train(
+        options(data, tmp_path / "s2", iterations=1, crop=48, init_from=str(first)), log=QUIET
+    )
+    carried = decoders.read_meta(second)["stages"]  # a later session goes on with other settings
+    assert [(s["steps"], s["crop"]) for s in carried] == [(2, 32), (1, 48)]
+    record = json.loads((tmp_path / "s2" / "adain" / session.PROVENANCE_JSON).read_text())
+    assert record["stages"] == carried
+    assert ship.summary(record)["iterations_all_stages"] == 3
     decoders.write_decoder(
         decoders.build_decoder(2, decoders.widths_of(vgg.layers)), tmp_path / "l2.npz", {"level": 2}
     )

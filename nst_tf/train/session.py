@@ -29,6 +29,7 @@ from nst_tf import files, images, precision
 from nst_tf.app import report, single
 from nst_tf.data import pipeline
 from nst_tf.errors import SettingError, SettingsMentionedError, WeightsError
+from nst_tf.nets import decoder as decoders
 from nst_tf.nets import weights
 from nst_tf.train import tasks
 from nst_tf.train.loop import Trainer
@@ -39,6 +40,7 @@ LOSSES_CSV = "losses.csv"
 PROVENANCE_JSON = "provenance.json"
 PREVIEW_DIR = "previews"
 PREVIEW_PHOTOS = 4
+STAGE_SETTINGS = ("crop", "batch_size", "learning_rate", "precision", "style_weight", "seed")
 
 
 class Interrupted(Exception):
@@ -175,9 +177,25 @@ def start_from(task, path):
     returns its record for provenance.json. SettingError naming `init_from` if it does not fit."""
     try:
         task.load(path)
+        earlier = decoders.read_meta(path).get("stages", [])
     except (WeightsError, OSError) as e:
         raise SettingError("init_from", f"{{setting}}: {e}")
-    return {"path": str(path), "sha256": files.sha256_of(path)}
+    return {"path": str(path), "sha256": files.sha256_of(path), "stages": earlier}
+
+
+def stages(run):
+    """The training behind the run's network: the stages of the model it started from (`init_from`;
+    a run continued in a later session with other settings), then this run's own."""
+    options, trainer = run.options, run.trainer
+    own = {
+        "run": run.run_dir.name,
+        "steps": int(trainer.done),
+        "seconds": round(float(trainer.seconds)),
+        "data_sha256": files.sha256_of(options.data),
+        "cpu": precision.cpu_info()[0] or platform.processor(),
+        **{k: getattr(options, k) for k in STAGE_SETTINGS},
+    }
+    return [*run.record.get("init_from", {}).get("stages", []), own]
 
 
 @contextlib.contextmanager
@@ -241,6 +259,7 @@ def save(run, status):
     done = int(run.trainer.done)
     report.write_checkpoint(run.run_dir, run.trainer.checkpoint, done)
     meta = {"steps": done, "data_sha256": files.sha256_of(run.options.data), "run": run.run_dir.name}
+    meta["stages"] = stages(run)
     run.trainer.task.save(run.model_path, meta)
     write_losses(run)
     write_provenance(run, status)
@@ -335,6 +354,7 @@ def write_provenance(run, status):
         data={"manifest": str(options.data), "sha256": files.sha256_of(options.data)},
         settings=dataclasses.asdict(options),
         iterations_done=done,
+        stages=stages(run),
         training_seconds=seconds,
         seconds_per_iteration=seconds / done if done else None,
         final_losses=dict(zip(names, run.rows[-1])) if run.rows else None,

@@ -188,6 +188,8 @@ def summary(record):
         "data": {"manifest_sha256": record.get("data", {}).get("sha256")},
         "settings": {k: settings.get(k) for k in keep},
         "iterations_done": record.get("iterations_done"),
+        "stages": record.get("stages"),  # with the model it started from (--init_from), if any
+        "iterations_all_stages": sum(s["steps"] for s in record.get("stages") or []) or None,
         "status": record.get("status"),
         "training_seconds": round(record.get("training_seconds") or 0.0),
         "seconds_per_iteration": record.get("seconds_per_iteration"),
@@ -241,6 +243,7 @@ def readme(book, folder):
             f"| {psnr_db['demo_stored']:.2f} | {machine} |"
         )
     lines += stylising_rows(book)
+    lines += stage_lines(book)
     lines += [
         "",
         "SHA-256:",
@@ -251,6 +254,22 @@ def readme(book, folder):
         "",
     ]
     return "\n".join(lines)
+
+
+def stage_lines(book):
+    """For each model trained in stages (a run started from another's model, `--init_from`): them."""
+    lines = []
+    for name, e in sorted(book["files"].items()):
+        stages = e["provenance"].get("stages") or []
+        if len(stages) < 2:
+            continue
+        shown = "; then ".join(
+            f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
+            f"{s['learning_rate']:g}, {s['precision']} ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
+            for s in stages
+        )
+        lines += ["", f"`{name}` was trained in stages: {shown}."]
+    return lines
 
 
 def stylising_rows(book):
