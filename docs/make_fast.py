@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 OUT = REPO / "docs" / "fast"
 DOC = REPO / "docs" / "fast.md"
+CELLS = OUT / "cells"  # each output's grid cell (committed; the full-size outputs are not)
+CELL = 160  # px, a grid cell's side
 SIZE = 512
 # Held-out files of the manifest, by the start of their names: photos of a close-up, a street, water
 # and a still life; styles with strong colour, shape and texture.
@@ -154,6 +156,15 @@ def save(image, method, key):
     folder = OUT / method
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(folder / f"{key}.jpg", quality=92)
+    keep_cell(folder / f"{key}.jpg", method, key)
+
+
+def keep_cell(path, method, key):
+    """The grid's cell of an output, kept (committed, a few kB) so that the grid can be drawn again
+    when only some methods are re-run, on a machine without the other methods' full-size images."""
+    folder = CELLS / method
+    folder.mkdir(parents=True, exist_ok=True)
+    thumb(path, CELL).save(folder / f"{key}.jpg", quality=90)
 
 
 def measure(args):
@@ -243,7 +254,7 @@ def thumb(path, side):
     return cell
 
 
-def grid(results, methods, side=160):
+def grid(results, methods, side=CELL):
     """docs/fast/grid.jpg: a row per photo (the photo first), per style its methods side by side;
     the styles across the top."""
     inputs, root = results["inputs"], Path(results["data"]).parent
@@ -260,6 +271,8 @@ def grid(results, methods, side=160):
             key = f"{name_of(photo)}__{name_of(style)}"
             for k, method in enumerate(methods):
                 path = OUT / method / f"{key}.jpg"
+                if not path.exists():
+                    path = CELLS / method / f"{key}.jpg"  # measured on another machine: its cell
                 if path.exists():
                     picture.paste(thumb(path, side), (side + j * (len(methods) * side + 8) + k * side, y))
     picture.save(OUT / "grid.jpg", quality=88)
