@@ -87,6 +87,21 @@ def tiny_layers(seed=0, widths=TINY_WIDTHS):
     return layers
 
 
+def write_fast_inputs(root):
+    """A fast method's test inputs in `root`: content.png, style1.png, style2.png (48x36, smooth
+    random colours) and the masks left.png / right.png (each half of the frame)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(6)
+    for name in ("content", "style1", "style2"):
+        coarse = rng.integers(0, 255, (6, 8, 3)).astype(np.uint8)
+        Image.fromarray(coarse).resize((48, 36), Image.Resampling.BICUBIC).save(root / f"{name}.png")
+    mask = np.zeros((36, 48), np.uint8)
+    mask[:, :24] = 255
+    Image.fromarray(mask).save(root / "left.png")
+    Image.fromarray(255 - mask).save(root / "right.png")
+
+
 def _mat_layer(name, export, kernel=None, bias=None):
     """One MatConvNet layer struct as a dict (savemat writes dicts as structs, in key order)."""
     kind = "conv" if kernel is not None else ("relu" if name.startswith("relu") else "pool")

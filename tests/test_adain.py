@@ -9,7 +9,7 @@ import signal
 
 import numpy as np
 import pytest
-from conftest import tiny_layers
+from conftest import tiny_layers, write_fast_inputs
 from PIL import Image
 
 from nst_tf import images
@@ -96,14 +96,7 @@ def adain_inputs(tmp_path_factory):
     wct_meta = {"method": "wct", "level": 4, "encoder": encoder}
     (root / "wct").mkdir()
     decoders.write_decoder(model, root / "wct" / DECODER_FILE, wct_meta)  # the right name, the wrong method
-    rng = np.random.default_rng(6)
-    for name in ("content", "style1", "style2"):
-        coarse = rng.integers(0, 255, (6, 8, 3)).astype(np.uint8)
-        Image.fromarray(coarse).resize((48, 36), Image.Resampling.BICUBIC).save(root / f"{name}.png")
-    mask = np.zeros((36, 48), np.uint8)
-    mask[:, :24] = 255
-    Image.fromarray(mask).save(root / "left.png")
-    Image.fromarray(255 - mask).save(root / "right.png")
+    write_fast_inputs(root)
     return root
 
 

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, tiny_layers
+from conftest import REPO, tiny_layers, write_fast_inputs
 from PIL import Image
 
 from nst_tf import images
@@ -183,14 +183,7 @@ def wct_inputs(tmp_path_factory):
     for level in decoders.LEVELS:
         model = decoders.build_decoder(level, decoders.widths_of(vgg.layers))
         decoders.write_decoder(model, root / "decoders" / decoders.decoder_file(level), {"encoder": encoder})
-    rng = np.random.default_rng(6)
-    for name in ("content", "style1", "style2"):
-        coarse = rng.integers(0, 255, (6, 8, 3)).astype(np.uint8)
-        Image.fromarray(coarse).resize((48, 36), Image.Resampling.BICUBIC).save(root / f"{name}.png")
-    mask = np.zeros((36, 48), np.uint8)
-    mask[:, :24] = 255
-    Image.fromarray(mask).save(root / "left.png")
-    Image.fromarray(255 - mask).save(root / "right.png")
+    write_fast_inputs(root)
     return root
 
 
