@@ -246,6 +246,12 @@ def write(path, results):
 # --- the page -------------------------------------------------------------------------------------
 
 
+def output_of(method, key):
+    """The image of this machine's run of `method` on `key`, else its kept cell (a run elsewhere)."""
+    path = OUT / method / f"{key}.jpg"
+    return path if path.exists() else CELLS / method / f"{key}.jpg"
+
+
 def thumb(path, side):
     image = Image.open(path).convert("RGB")
     image.thumbnail((side, side))
@@ -270,24 +276,22 @@ def grid(results, methods, side=CELL):
         for j, style in enumerate(styles):
             key = f"{name_of(photo)}__{name_of(style)}"
             for k, method in enumerate(methods):
-                path = OUT / method / f"{key}.jpg"
-                if not path.exists():
-                    path = CELLS / method / f"{key}.jpg"  # measured on another machine: its cell
+                path = output_of(method, key)
                 if path.exists():
                     picture.paste(thumb(path, side), (side + j * (len(methods) * side + 8) + k * side, y))
     picture.save(OUT / "grid.jpg", quality=88)
 
 
-def extras_strip(methods, side=192):
+def extras_strip(methods, side=CELL):
     """docs/fast/extras.jpg: per fast method a row: strength 0, 0.5, 1, the blend, the mask."""
     names = [f"strength{s:g}" for s in STRENGTHS] + ["blend", "masked"]
-    rows = [m for m in methods if (OUT / m / "blend.jpg").exists()]
+    rows = [m for m in methods if output_of(m, "blend").exists()]
     if not rows:
         return False
     picture = Image.new("RGB", (side * len(names), side * len(rows)), "white")
     for i, method in enumerate(rows):
         for j, name in enumerate(names):
-            path = OUT / method / f"{name}.jpg"
+            path = output_of(method, name)
             if path.exists():
                 picture.paste(thumb(path, side), (j * side, i * side))
     picture.save(OUT / "extras.jpg", quality=88)
@@ -398,8 +402,9 @@ def main():
     parser.add_argument("--out", type=Path, help="folder of results.json and the pictures (docs/fast)")
     parser.add_argument("--doc", type=Path, help="the page to (re)write (docs/fast.md)")
     args = parser.parse_args()
-    global OUT, DOC
+    global OUT, CELLS, DOC
     OUT, DOC = args.out or OUT, args.doc or DOC  # a smoke run elsewhere writes nothing in docs/
+    CELLS = OUT / "cells"
     if not args.render:
         measure(args)
     render(args)
