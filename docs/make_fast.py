@@ -307,7 +307,9 @@ def section(results, methods):
         any_run = next(iter(runs[method].values()))
         levels = ",".join(map(str, any_run.get("levels", [])))
         decoders = ", ".join(
-            f"`{name}` ({'shipped' if d['shipped'] else 'not shipped'}, {d['iterations_done'] or '?'} its)"
+            f"`{name}` ({'shipped' if d['shipped'] else 'not shipped'}, {d['iterations_done'] or '?'} its"
+            + (f", held-out PSNR {d['psnr_db']['heldout_stored']:.2f} dB" if d.get("psnr_db") else "")
+            + ")"
             for name, d in any_run["decoders"].items()
         )
         lines.append(f"- {method}: levels {levels}; decoders {decoders}.")
