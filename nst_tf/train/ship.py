@@ -222,9 +222,9 @@ def readme(book, folder):
     ]
     if any("psnr_db" in e for e in book["files"].values()):
         lines += [
-            "| file | parameters | storage | bytes | iterations (of) | training time | s/it | final losses "
-            "| PSNR held out: trained / stored (dB) | demo photo (dB) | machine |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| file | parameters | storage | bytes | iterations (of) | crop, batch | training time | s/it "
+            "| final losses | PSNR held out: trained / stored (dB) | demo photo (dB) | machine |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
     for name, e in sorted(book["files"].items()):
         if "psnr_db" not in e:
@@ -238,7 +238,8 @@ def readme(book, folder):
         trained, stored = psnr_db["heldout_trained"], psnr_db["heldout_stored"]
         lines.append(
             f"| `{name}` | {e['parameters']:,} | {e['storage']} | {e['bytes']:,} | {done:,} ({of:,}) "
-            f"| {hours:.1f} h | {p['seconds_per_iteration'] or 0:.2f} | {shown} | {trained:.2f} / "
+            f"| {crop_batch(p)} | {hours:.1f} h | {p['seconds_per_iteration'] or 0:.2f} | {shown} "
+            f"| {trained:.2f} / "
             f"{stored:.2f} ({psnr_db['heldout_photos']} photos, {psnr_db['precision']}) "
             f"| {psnr_db['demo_stored']:.2f} | {machine} |"
         )
@@ -254,6 +255,11 @@ def readme(book, folder):
         "",
     ]
     return "\n".join(lines)
+
+
+def crop_batch(provenance):
+    settings = provenance.get("settings", {})
+    return f"{settings.get('crop', '?')}², {settings.get('batch_size', '?')}"
 
 
 def stage_lines(book):
@@ -282,9 +288,10 @@ def stylising_rows(book):
         "Stylising decoders, measured on held-out photo x style pairs (long side 512): the training's",
         "relative content and style losses, and the PSNR of the photos rebuilt at strength 0.",
         "",
-        "| file | parameters | storage | bytes | iterations (of) | training time | s/it | style weight "
-        "| content loss: trained / stored | style loss: trained / stored | strength-0 PSNR (dB) | machine |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| file | parameters | storage | bytes | iterations (of) | crop, batch | training time | s/it "
+        "| style weight | content loss: trained / stored | style loss: trained / stored "
+        "| strength-0 PSNR (dB) | machine |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, e in entries:
         p, h = e["provenance"], e["heldout_losses"]
@@ -293,7 +300,8 @@ def stylising_rows(book):
         t, s = h["trained"], h["stored"]
         lines.append(
             f"| `{name}` | {e['parameters']:,} | {e['storage']} | {e['bytes']:,} | {done:,} ({of:,}) "
-            f"| {p['training_seconds'] / 3600:.1f} h | {p['seconds_per_iteration'] or 0:.2f} "
+            f"| {crop_batch(p)} | {p['training_seconds'] / 3600:.1f} h "
+            f"| {p['seconds_per_iteration'] or 0:.2f} "
             f"| {p['settings'].get('style_weight')} | {t['content']:.4f} / {s['content']:.4f} "
             f"| {t['style']:.4f} / {s['style']:.4f} | {s['strength0_psnr_db']:.2f} "
             f"({h['photos']} x {h['styles']}, {h['precision']}) | {machine} |"
