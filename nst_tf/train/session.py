@@ -192,7 +192,7 @@ def stages(run):
         "steps": int(trainer.done),
         "seconds": round(float(trainer.seconds)),
         "data_sha256": files.sha256_of(options.data),
-        "cpu": precision.cpu_info()[0] or platform.processor(),
+        "cpu": cpu_name(),
         **{k: getattr(options, k) for k in STAGE_SETTINGS},
     }
     return [*run.record.get("init_from", {}).get("stages", []), own]
@@ -258,8 +258,8 @@ def save(run, status):
     """Write the state, the model, losses.csv and provenance.json as of the steps done."""
     done = int(run.trainer.done)
     report.write_checkpoint(run.run_dir, run.trainer.checkpoint, done)
-    meta = {"steps": done, "data_sha256": files.sha256_of(run.options.data), "run": run.run_dir.name}
-    meta["stages"] = stages(run)
+    made = stages(run)
+    meta = {k: made[-1][k] for k in ("steps", "data_sha256", "run")} | {"stages": made}
     run.trainer.task.save(run.model_path, meta)
     write_losses(run)
     write_provenance(run, status)
@@ -328,10 +328,14 @@ def read_provenance(run_dir):
         return {"sessions": []}
 
 
+def cpu_name():
+    return precision.cpu_info()[0] or platform.processor()
+
+
 def machine():
     return {
         "platform": platform.platform(),
-        "cpu": precision.cpu_info()[0] or platform.processor(),
+        "cpu": cpu_name(),
         "cpus": os.cpu_count(),
         "device": single.device(),
     }
