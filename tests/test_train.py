@@ -13,7 +13,7 @@ from conftest import REPO, tiny_layers
 from PIL import Image
 
 from nst_tf import files
-from nst_tf.errors import SettingError
+from nst_tf.errors import SettingError, WeightsError
 from nst_tf.methods.wct.training import reconstruction_losses
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets import weights
@@ -162,3 +162,48 @@ def test_a_few_steps_lower_the_loss_on_held_out_photos(data, tmp_path):
     assert [s.iteration for s in trainer.steps()][-1] == 30
     after = float(trainer.task.losses(photos)["total"])
     assert after < 0.5 * before, (before, after)
+
+
+def test_a_deeper_decoder_starts_from_a_lower_ones_layers_as_its_tail(data, tmp_path):
+    lower = session.train(options(data, tmp_path / "l2", iterations=2), log=QUIET)
+    opts = options(data, tmp_path / "l3", level=3, iterations=1, save_every=5, init_from=str(lower))
+    tf.keras.utils.set_random_seed(0)
+    task = session.tasks.get("wct").build(opts, weights.read_weights(data / "tiny.npz"), "float32")
+    record = session.start_from(task, str(lower))
+    widths = decoders.widths_of(tiny_layers())
+    lower_net = decoders.load_decoder(lower, 2, widths)
+    tail = [name for name, *_ in decoders.plan(2, widths)]
+    for name in tail:  # dec2_1 ... dec1_1: the lower decoder's weights, exactly
+        for got, want in zip(
+            task.network.get_layer(name).get_weights(), lower_net.get_layer(name).get_weights()
+        ):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    fresh = decoders.build_decoder(3, widths)
+    assert not np.array_equal(task.network.get_layer("dec3_1").get_weights()[0], fresh.get_weights()[0])
+    assert [s["part"] for s in record["stages"]] == ["dec2_1 ... dec1_1"]
+    model = session.train(opts, log=QUIET)
+    stages = decoders.read_meta(model)["stages"]
+    assert [(s["run"], s["steps"], s.get("part")) for s in stages] == [
+        ("wct_relu2_1", 2, "dec2_1 ... dec1_1"),
+        ("wct_relu3_1", 1, None),
+    ]
+    from nst_tf.train import ship
+
+    record = json.loads((tmp_path / "l3" / "wct_relu3_1" / session.PROVENANCE_JSON).read_text())
+    assert ship.summary(record)["iterations_all_stages"] == 1  # the tail's own steps are not this model's
+    with pytest.raises(
+        SettingError, match="init_from: .*not the relu2_1 decoder .it is relu3_1.s."
+    ):  # a deeper one's
+        session.train(options(data, tmp_path / "l2b", iterations=1, init_from=str(model)), log=QUIET)
+    with pytest.raises(WeightsError, match="not a decoder of a level below 2"):
+        decoders.load_tail(decoders.build_decoder(2, widths), 2, lower, widths)
+
+
+def test_a_shipped_models_stages_are_carried_by_a_run_started_from_it(data, tmp_path):
+    first = session.train(options(data, tmp_path / "a", iterations=2), log=QUIET)
+    meta = decoders.read_meta(first)
+    shipped = tmp_path / "shipped.npz"  # a shipped file keeps its stages inside its provenance
+    net = decoders.load_decoder(first, 2, decoders.widths_of(tiny_layers()))
+    decoders.write_decoder(net, shipped, {"level": 2, "provenance": {"stages": meta["stages"]}}, "float16")
+    second = session.train(options(data, tmp_path / "b", iterations=1, init_from=str(shipped)), log=QUIET)
+    assert [s["steps"] for s in decoders.read_meta(second)["stages"]] == [2, 1]

@@ -164,6 +164,11 @@ def test_a_decoder_file_round_trips_and_refuses_another_level(tmp_path):
     assert decoders.read_meta(path)["level"] == 2
     with pytest.raises(WeightsError, match="not the relu3_1 decoder"):
         decoders.load_decoder(path, 3, widths)
+    decoders.write_decoder(decoders.build_decoder(3, widths), tmp_path / "d3.npz", {"level": 3})
+    with pytest.raises(
+        WeightsError, match="not the relu2_1 decoder .it is relu3_1's."
+    ):  # holds 2's layers too
+        decoders.load_decoder(tmp_path / "d3.npz", 2, widths)
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(WeightsError, match="not a readable decoder file"):
         decoders.read_meta(tmp_path / "junk.npz")

@@ -199,6 +199,33 @@ def read_meta(path):
     return meta
 
 
+def load_tail(model, level, path, widths=None):
+    """Start `model`, the relu<level>_1 decoder, from a lower level's decoder file: its tail.
+
+    The decoder after relu<L'>_1 (L' below `model`'s level) is exactly the last layers of a deeper
+    one, the same names and shapes (`dec<L'>_1` ... `dec1_1`): those are loaded, the deeper layers
+    keep their initial weights. A deeper decoder trained from there starts from a working path
+    from relu<L'>_1-like features to pixels (a warm start; the reference trains each from scratch).
+
+    Returns:
+      The names of the layers loaded, in order.
+
+    Raises:
+      WeightsError: the file is unreadable, fails its folder's checksum, is not of a lower level,
+        or its weights do not fit.
+    """
+    lower_level = read_meta(path).get("level")
+    if lower_level not in LEVELS or lower_level >= level:
+        raise WeightsError(
+            f"{Path(path)}: not a decoder of a level below {level} (its level: {lower_level!r})"
+        )
+    lower = load_decoder(path, lower_level, widths)
+    names = [name for name, *_ in plan(lower_level, widths)]
+    for name in names:
+        model.get_layer(name).set_weights(lower.get_layer(name).get_weights())
+    return names
+
+
 def load_decoder(path, level, widths=None, precision="float32"):
     """`build_decoder(level, widths, precision)` with the weights of the file `path`.
 
@@ -208,7 +235,9 @@ def load_decoder(path, level, widths=None, precision="float32"):
     """
     model = build_decoder(level, widths, precision)
     verify(path)
-    read_meta(path)
+    stored_level = read_meta(path).get("level", level)
+    if stored_level != level:  # a deeper decoder's file holds a shallower one's layers too: refuse it
+        raise WeightsError(f"{Path(path)}: not the relu{level}_1 decoder (it is relu{stored_level}_1's)")
     try:
         with np.load(str(path), allow_pickle=False) as z:
             for layer in model.layers:

@@ -176,10 +176,13 @@ def start_from(task, path):
     """Load a trained model file into the task's network before the first step (`init_from`);
     returns its record for provenance.json. SettingError naming `init_from` if it does not fit."""
     try:
-        task.load(path)
-        earlier = decoders.read_meta(path).get("stages", [])
+        part = task.load(path)  # the layers loaded, when the file fills only part of the network
+        meta = decoders.read_meta(path)
     except (WeightsError, OSError) as e:
         raise SettingError("init_from", f"{{setting}}: {e}")
+    earlier = meta.get("stages") or meta.get("provenance", {}).get("stages") or []  # a run's / shipped
+    if part:
+        earlier = [{**s, "part": f"{part[0]} ... {part[-1]}"} for s in earlier]
     return {"path": str(path), "sha256": files.sha256_of(path), "stages": earlier}
 
 

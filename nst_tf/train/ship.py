@@ -189,7 +189,10 @@ def summary(record):
         "settings": {k: settings.get(k) for k in keep},
         "iterations_done": record.get("iterations_done"),
         "stages": record.get("stages"),  # with the model it started from (--init_from), if any
-        "iterations_all_stages": sum(s["steps"] for s in record.get("stages") or []) or None,
+        "iterations_all_stages": sum(  # a stage that trained only a part (a lower decoder) not counted
+            s["steps"] for s in record.get("stages") or [] if not s.get("part")
+        )
+        or None,
         "status": record.get("status"),
         "training_seconds": round(record.get("training_seconds") or 0.0),
         "seconds_per_iteration": record.get("seconds_per_iteration"),
@@ -270,7 +273,8 @@ def stage_lines(book):
         if len(stages) < 2:
             continue
         shown = "; then ".join(
-            f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
+            (f"layers {s['part']} as the {s['run']} decoder: " if s.get("part") else "")
+            + f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
             f"{s['learning_rate']:g}, {s['precision']} ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
             for s in stages
         )

@@ -75,9 +75,14 @@ class DecoderTraining:
         )
 
     def load(self, path):
-        """The network's weights from a decoder file (any storage)."""
-        loaded = decoders.load_decoder(path, self.level, decoders.widths_of(self.vgg_weights.layers))
+        """The network's weights from a decoder file (any storage): this level's whole decoder, or a
+        lower level's as the tail (`decoders.load_tail`). Returns the layers loaded, when only some."""
+        widths = decoders.widths_of(self.vgg_weights.layers)
+        if decoders.read_meta(path).get("level", self.level) < self.level:
+            return decoders.load_tail(self.network, self.level, path, widths)
+        loaded = decoders.load_decoder(path, self.level, widths)
         self.network.set_weights(loaded.get_weights())
+        return None
 
 
 class Task:
