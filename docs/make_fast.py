@@ -195,9 +195,8 @@ def measure(args):
                 write(results_path, results)
         if method in FAST:
             results.setdefault("extras", {})[method] = extras(runner, method, load(photos[0]), styles, load)
-            write(results_path, results)
-    results["machine"] = machine()
-    write(results_path, results)
+        results.setdefault("machines", {})[method] = machine()  # methods may be measured on other machines
+        write(results_path, results)
     return results
 
 
@@ -302,7 +301,10 @@ def section(results, methods):
     runs = results["runs"]
     fast = [m for m in methods if m in FAST and m in runs]
     quality = runs.get("quality", {})
-    lines = [BEGIN, f"Measured on {results.get('machine', '?')}; 512 px long side.", ""]
+    machines = results.get("machines", {})
+    lines = [BEGIN, "Measured at a 512 px long side; the machines:", ""]
+    lines += [f"- {m}: {machines.get(m, results.get('machine', '?'))}" for m in ["quality", *fast]]
+    lines.append("")
     for method in fast:
         any_run = next(iter(runs[method].values()))
         levels = ",".join(map(str, any_run.get("levels", [])))

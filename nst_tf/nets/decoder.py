@@ -1,48 +1,28 @@
-"""WCT's decoders: VGG-19 mirrored from relu<L>_1 back to pixels (Keras), and their weights files."""
+"""WCT's and AdaIN's decoders as Keras models: VGG-19 mirrored from relu<L>_1 back to pixels (the plan
+and the weights files: `nst_tf.nets.decoder_files`)."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from nst_tf.errors import WeightsError
-from nst_tf.files import atomic_write, sha256_of
-from nst_tf.nets.layers import BLOCKS, CONV_LAYERS
-
-LEVELS = (1, 2, 3, 4, 5)
-VGG_WIDTHS = {block: width for block, _, width in BLOCKS}  # {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
-FORMAT = "nst_tf-decoder-1"
-
-
-def level_layer(level):
-    """The encoder layer a level's decoder starts from: `conv<L>_1` (post-ReLU: the paper's relu<L>_1)."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS} (relu1_1 ... relu5_1), not {level!r}")
-    return f"conv{level}_1"
-
-
-def widths_of(layers):
-    """{block: channels} of VGG-19 weights in canonical form (`VGGWeights.layers`)."""
-    return {block: layers[f"conv{block}_1"][0].shape[-1] for block, _, _ in BLOCKS}
-
-
-def plan(level, widths=None):
-    """The decoder's convolutions, in order: (name, in channels, out channels, upsample after).
-
-    The encoder's layers from conv<L>_1 down to conv1_1, each reversed (out -> in channels), named
-    `dec<b>_<c>` after the layer it mirrors; a 2x upsampling follows the mirror of every conv<b>_1
-    with b > 1 (the encoder pools before it).
-    """
-    level_layer(level)
-    widths = widths or VGG_WIDTHS
-    mirrored = CONV_LAYERS[: CONV_LAYERS.index(f"conv{level}_1") + 1][::-1]
-    steps = []
-    for name in mirrored:
-        block, conv = int(name[4]), int(name[6])
-        into = 3 if name == "conv1_1" else widths[block - 1] if conv == 1 else widths[block]
-        steps.append((f"dec{block}_{conv}", widths[block], into, conv == 1 and block > 1))
-    return steps
+from nst_tf.nets.decoder_files import (  # noqa: F401  (the plan and files, re-exported)
+    CHECKSUMS,
+    FORMAT,
+    LEVELS,
+    STORAGES,
+    VGG_WIDTHS,
+    decoder_file,
+    level_layer,
+    plan,
+    quantise,
+    read_meta,
+    stored_value,
+    verify,
+    widths_of,
+    write_arrays,
+)
 
 
 class ReflectionPad2D(tf.keras.layers.Layer):
@@ -101,102 +81,10 @@ def crop_to(image, height, width):
     return image[:, :height, :width, :]
 
 
-def decoder_file(level):
-    """The file name of a level's decoder weights: `decoder_relu<L>_1.npz`."""
-    level_layer(level)
-    return f"decoder_relu{level}_1.npz"
-
-
-STORAGES = ("float32", "float16", "int8")
-CHECKSUMS = "models.json"  # a models folder's record: {"files": {name: {"sha256": ..., ...}}, ...}
-
-
-def quantise(kernel):
-    """An int8 kernel and its float32 scale per output channel (symmetric, like the embedded VGG)."""
-    scale = np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0) / 127.0  # (C_out,)
-    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    return np.clip(np.round(kernel / scale), -127, 127).astype(np.int8), scale
-
-
 def write_decoder(model, path, meta, storage="float32"):
-    """Write a decoder's weights and `meta` (a JSON-able dict: level, encoder, ...) to `path` atomically.
-
-    Args:
-      storage: how the convolution kernels are kept: "float32", "float16" (half the size), or
-        "int8" (a quarter: int8 with a float32 scale per output channel); biases stay float32.
-    """
-    if storage not in STORAGES:
-        raise ValueError(f"storage must be one of {STORAGES}, not {storage!r}")
-    arrays = {}
-    for layer in model.layers:
-        for weight in layer.weights:
-            key, value = f"{layer.name}/{weight.name}", np.asarray(weight.numpy(), np.float32)
-            if value.ndim < 4 or storage == "float32":
-                arrays[key] = value
-            elif storage == "float16":
-                arrays[key] = value.astype(np.float16)
-            else:
-                arrays[key], arrays[f"{key}@scale"] = quantise(value)
-    arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta, "storage": storage}))
-
-    def write(tmp):
-        with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
-            np.savez(f, **arrays)
-
-    atomic_write(path, write)
-
-
-def stored_value(z, key):
-    """A weight of an open decoder file as float32, whatever its storage."""
-    value = z[key]
-    if value.dtype == np.int8:
-        return value.astype(np.float32) * z[f"{key}@scale"]
-    return value.astype(np.float32)
-
-
-def verify(path):
-    """Check a decoder file against its folder's `models.json` when the folder has one.
-
-    A folder of shipped models (the package's, or one a user made with `nst_tf.train.ship`) lists
-    each file's SHA-256; a folder without the record (`nst_tf.train --out`) is not checked.
-
-    Raises:
-      WeightsError: the file is not listed, or its SHA-256 differs from the record's.
-    """
-    path = Path(path)
-    record_path = path.parent / CHECKSUMS
-    if not record_path.is_file():
-        return
-    try:
-        listed = json.loads(record_path.read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise WeightsError(f"{record_path}: unreadable ({type(e).__name__}: {e}); reinstall nst_tf")
-    if path.name not in listed:
-        raise WeightsError(
-            f"{path}: not listed in {record_path}; remove it, or ship it with nst_tf.train.ship"
-        )
-    digest = sha256_of(path)
-    if digest != listed[path.name].get("sha256"):
-        raise WeightsError(
-            f"{path}: SHA-256 {digest[:12]}... differs from {record_path}'s "
-            f"{str(listed[path.name].get('sha256'))[:12]}...: the file is damaged; reinstall nst_tf"
-        )
-
-
-def read_meta(path):
-    """The `meta` dict written with a decoder file.
-
-    Raises:
-      WeightsError: `path` is not a decoder file of this project.
-    """
-    try:
-        with np.load(str(path), allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError, EOFError) as e:
-        raise WeightsError(f"{path}: not a readable decoder file ({type(e).__name__}: {e})")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise WeightsError(f"{path}: not a decoder file of nst_tf (format {FORMAT})")
-    return meta
+    """Write a Keras decoder's weights and `meta` to `path` atomically (`decoder_files.write_arrays`)."""
+    weights = {f"{layer.name}/{w.name}": w.numpy() for layer in model.layers for w in layer.weights}
+    write_arrays(weights, path, meta, storage)
 
 
 def load_tail(model, level, path, widths=None):

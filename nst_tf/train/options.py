@@ -45,7 +45,10 @@ class TrainOptions:
         STYLE_WEIGHT, "adain: weight of the style loss against the content loss (both relative)."
     )
     init_from: str | None = _field(
-        None, "Start the network from this trained model file (adain: WCT's decoder_relu4_1.npz)."
+        None,
+        "Start the network from this trained model file: the same network (to go on in another "
+        "session or with other settings; adain: WCT's decoder_relu4_1.npz), or, for a WCT level, a "
+        "lower level's decoder, which is its tail (decoder_relu3_1.npz for --level 4).",
     )
 
     def validate(self):

@@ -1,0 +1,479 @@
+"""`python -m nst_tf.train.jax_train`: the fast methods' decoders trained with JAX, on a GPU machine
+that has JAX but no TensorFlow (the lent device machines: docs/gpu_training.md).
+
+The same networks, losses and files as `python -m nst_tf.train`, written again in JAX: the frozen
+VGG-19 encoder (3x3 SAME convolutions + ReLU, 2x2 max pooling; conv1_1 in float32), the mirrored
+decoder (reflection padding, nearest upsampling, the last convolution in float32), WCT's pixel +
+feature loss (`nst_tf.methods.wct.training`), AdaIN's relative content + style loss
+(`nst_tf.methods.adain.training`), Keras' Adam, bfloat16 convolutions on float32 weights.
+tests/test_jax_train.py checks each against the TensorFlow code on the same weights. The model
+is a decoder file of this package with its training as one more stage of its record, so it goes on
+with `python -m nst_tf.train --init_from FILE` and ships with `nst_tf.train.ship` like any other.
+
+    python -m nst_tf.train.jax_train pack --data MANIFEST --to DIR      # here: VGG-19 and the images
+    python -m nst_tf.train.jax_train train --pack DIR --method wct --level 5 --out OUT --seconds 400
+
+Deviation from `nst_tf.train`'s data: each image is scaled once to SCALES short sides between the
+crop and twice it, and a step's crops are drawn from those (tf.data draws any short side); no
+tf.data, so the host keeps a GPU fed from a few hundred pictures held in memory.
+"""
+
+import argparse
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from nst_tf.errors import SettingError, WeightsError, one_line_exit
+from nst_tf.files import sha256_of, write_text
+from nst_tf.nets import decoder_files as decoders
+from nst_tf.nets.layers import CONV_LAYERS, layer_names
+
+# The same as the TensorFlow code's (tests/test_jax_train.py checks that they stay the same).
+MEANS = np.array([123.68, 116.779, 103.939], np.float32)  # nst_tf.images.MEANS
+POOLING = "max"  # nst_tf.methods.wct.config.ENCODER_POOLING
+FEATURE_WEIGHT = 1.0  # nst_tf.methods.wct.training.FEATURE_WEIGHT
+STYLE_WEIGHT = 65.0  # nst_tf.train.options.STYLE_WEIGHT
+ADAIN_EPS = 1e-5  # nst_tf.methods.wct.transforms.ADAIN_EPS
+ADAIN_LEVEL, ADAIN_FILE = 4, "adain_decoder.npz"  # nst_tf.methods.adain.config
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")  # nst_tf.methods.adain.training
+ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # tf.keras.optimizers.Adam's defaults
+
+PACK_VGG = "vgg19.npz"
+PACK_DATA = "data"
+SCALES = 8
+
+
+# --- the networks and losses ----------------------------------------------------------------------
+
+
+def _jax():
+    import jax
+    import jax.numpy as jnp
+
+    return jax, jnp
+
+
+def conv(x, kernel, padding):
+    """A 3x3 stride-1 convolution of (n, H, W, C) by (3, 3, C, C')."""
+    jax, _ = _jax()
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+def encode(vgg, x, outputs, dtype):
+    """{layer: float32 post-ReLU activation} of x, (n, H, W, 3) RGB minus MEANS, as `nst_tf.nets.vgg.
+    build_vgg(weights, "max", outputs, precision)` gives them; stops at the deepest of `outputs`."""
+    jax, jnp = _jax()
+    names = layer_names(POOLING)
+    found = {}
+    for name in names[1 : max(names.index(n) for n in outputs) + 1]:
+        if name.startswith("conv"):
+            kernel, bias = vgg[name]
+            kind = jnp.float32 if name == "conv1_1" else dtype  # as build_vgg: conv1_1 in float32
+            x = jax.nn.relu(conv(x.astype(kind), kernel.astype(kind), "SAME") + bias.astype(kind))
+        else:
+            # -inf as a Python number: JAX then knows the max-pooling monoid and its gradient
+            x = jax.lax.reduce_window(x, -np.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "SAME")
+        if name in outputs:
+            found[name] = x.astype(jnp.float32)
+    return found
+
+
+def decode(params, f, level, widths, dtype):
+    """The relu<level>_1 decoder (`nst_tf.nets.decoder.build_decoder`) on features f: float32 pixels."""
+    jax, jnp = _jax()
+    x = f
+    for name, _, _, upsample in decoders.plan(level, widths):
+        last = name == "dec1_1"
+        kind = jnp.float32 if last else dtype
+        kernel, bias = params[name]
+        x = jnp.pad(x.astype(kind), ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+        x = conv(x, kernel.astype(kind), "VALID") + bias.astype(kind)
+        x = x if last else jax.nn.relu(x)
+        if upsample:
+            x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+    return x.astype(jnp.float32)
+
+
+def init_decoder(level, widths, seed):
+    """Glorot-uniform kernels and zero biases (Keras Conv2D's initialisers), float32 numpy."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, c_in, c_out, _ in decoders.plan(level, widths):
+        limit = np.sqrt(6.0 / (9 * c_in + 9 * c_out))
+        kernel = rng.uniform(-limit, limit, (3, 3, c_in, c_out)).astype(np.float32)
+        params[name] = (kernel, np.zeros(c_out, np.float32))
+    return params
+
+
+def wct_losses(params, vgg, x, level, widths, dtype):
+    """`nst_tf.methods.wct.training.reconstruction_losses` of x's relu<level>_1 decoding."""
+    jax, jnp = _jax()
+    layer = decoders.level_layer(level)
+    f = jax.lax.stop_gradient(encode(vgg, x, [layer], dtype)[layer])
+    y = decode(params, f, level, widths, dtype)[:, : x.shape[1], : x.shape[2]]
+    pixel = jnp.mean(jnp.square(y - x))
+    feature = jnp.mean(jnp.square(encode(vgg, y, [layer], dtype)[layer] - f))
+    return {"total": pixel + FEATURE_WEIGHT * feature, "pixel": pixel, "feature": feature}
+
+
+def channel_statistics(f):
+    """Each image's channel means and (unbiased, + eps) standard deviations: (n, 1, 1, C) twice."""
+    _, jnp = _jax()
+    n = f.shape[1] * f.shape[2]
+    mean = jnp.mean(f, axis=(1, 2), keepdims=True)
+    var = jnp.mean(jnp.square(f - mean), axis=(1, 2), keepdims=True)
+    return mean, jnp.sqrt(var * n / max(n - 1, 1) + ADAIN_EPS)
+
+
+def adain(content_f, style_f):
+    (mc, sc), (ms, ss) = channel_statistics(content_f), channel_statistics(style_f)
+    return (content_f - mc) / sc * ss + ms
+
+
+def adain_losses(params, vgg, c, s, widths, dtype, style_weight):
+    """`nst_tf.methods.adain.training.DecoderTraining.losses` of contents c and styles s."""
+    jax, jnp = _jax()
+    layers = list(STYLE_LAYERS)
+    top = decoders.level_layer(ADAIN_LEVEL)
+    c_f = jax.lax.stop_gradient(encode(vgg, c, layers, dtype)[top])
+    s_f = jax.lax.stop_gradient(encode(vgg, s, layers, dtype))
+    t = adain(c_f, s_f[top])
+    g = decode(params, t, ADAIN_LEVEL, widths, dtype)[:, : c.shape[1], : c.shape[2]]
+    g_f = encode(vgg, g, layers, dtype)
+    content = jnp.mean(jnp.square(g_f[top] - t)) / (jnp.mean(jnp.square(t)) + 1e-12)
+    style = 0.0
+    for layer in layers:
+        (m, sd), (ms, ss) = channel_statistics(g_f[layer]), channel_statistics(s_f[layer])
+        distance = jnp.mean(jnp.square(m - ms)) + jnp.mean(jnp.square(sd - ss))
+        style = style + distance / (jnp.mean(jnp.square(s_f[layer])) + 1e-12)
+    return {"total": content + style_weight * style, "content": content, "style": style}
+
+
+def adam_update(params, moments, gradients, step, learning_rate):
+    """Keras' Adam: (new params, new moments) after step `step` (1-based)."""
+    jax, jnp = _jax()
+    b1, b2, eps = ADAM["beta_1"], ADAM["beta_2"], ADAM["epsilon"]
+    alpha = learning_rate * jnp.sqrt(1 - b2**step) / (1 - b1**step)
+    m, v = moments
+    m = jax.tree_util.tree_map(lambda m, g: m + (g - m) * (1 - b1), m, gradients)
+    v = jax.tree_util.tree_map(lambda v, g: v + (jnp.square(g) - v) * (1 - b2), v, gradients)
+    params = jax.tree_util.tree_map(lambda p, m, v: p - m * alpha / (jnp.sqrt(v) + eps), params, m, v)
+    return params, (m, v)
+
+
+# --- the pack: what the GPU machine needs, without TensorFlow ------------------------------------
+
+
+def pack(manifest, to, weights_path=None, kinds=("photo", "style"), log=print):
+    """Write DIR/vgg19.npz (the encoder's layers to conv5_1, exact: a k-means quantised kernel as its
+    value table and uint8 indices) and DIR/data/ (the manifest, unchanged, and its train split's files)."""
+    from nst_tf.nets import weights
+
+    vgg = weights.resolve_weights(weights_path, log=log)
+    to = Path(to)
+    to.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for name in CONV_LAYERS[: CONV_LAYERS.index("conv5_1") + 1]:
+        kernel, bias = (np.asarray(a, np.float32) for a in vgg.layers[name])
+        table, index = np.unique(kernel, return_inverse=True)
+        if len(table) <= 256:
+            arrays[f"{name}/table"], arrays[f"{name}/index"] = (
+                table,
+                index.reshape(kernel.shape).astype(np.uint8),
+            )
+        else:
+            arrays[f"{name}/kernel"] = kernel
+        arrays[f"{name}/bias"] = bias
+    encoder = {"source": vgg.source, "path": str(vgg.path), "sha256": vgg.sha256, "pooling": POOLING}
+    arrays["encoder"] = np.array(json.dumps(encoder))
+    with open(to / PACK_VGG, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    manifest = Path(manifest)
+    data = to / PACK_DATA
+    data.mkdir(exist_ok=True)
+    shutil.copyfile(manifest, data / "manifest.json")
+    records = json.loads(manifest.read_text())["files"]
+    for r in records:
+        if r["kind"] in kinds and r["split"] == "train":
+            (data / r["file"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(manifest.parent / r["file"], data / r["file"])
+    size = sum(p.stat().st_size for p in to.rglob("*") if p.is_file())
+    log(f"{to}: VGG-19 to conv5_1 and {len(list(data.rglob('*.jpg')))} images, {size / 2**20:.1f} MiB")
+
+
+def read_pack_vgg(path):
+    """({layer: (kernel, bias)} float32, the encoder record) of a pack's vgg19.npz."""
+    with np.load(path, allow_pickle=False) as z:
+        layers = {}
+        for name in CONV_LAYERS:
+            if f"{name}/bias" not in z:
+                break
+            if f"{name}/table" in z:
+                kernel = z[f"{name}/table"][z[f"{name}/index"]]
+            else:
+                kernel = z[f"{name}/kernel"]
+            layers[name] = (kernel.astype(np.float32), z[f"{name}/bias"].astype(np.float32))
+        return layers, json.loads(str(z["encoder"]))
+
+
+# --- the data -------------------------------------------------------------------------------------
+
+
+class Crops:
+    """Random crops of a manifest's train split of one kind, from each image at SCALES sizes in memory."""
+
+    def __init__(self, manifest, kind, crop, seed):
+        manifest = Path(manifest)
+        records = json.loads(manifest.read_text())["files"]
+        paths = [manifest.parent / r["file"] for r in records if r["kind"] == kind and r["split"] == "train"]
+        if not paths:
+            raise SettingError("data", f"lists no {kind} in the train split", manifest)
+        self.crop, self.rng = crop, np.random.default_rng(seed)
+        self.images = [self.scaled(path, crop) for path in paths]
+
+    @staticmethod
+    def scaled(path, crop):
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.load()
+        out = []
+        for short in np.linspace(crop, 2 * crop, SCALES).round().astype(int):
+            factor = short / min(image.size)
+            size = tuple(max(crop, round(side * factor)) for side in image.size)
+            out.append(np.asarray(image.resize(size, Image.Resampling.BILINEAR, reducing_gap=None)))
+        return out
+
+    def batch(self, n):
+        """(n, crop, crop, 3) float32 RGB 0-255."""
+        picks = []
+        for i in self.rng.integers(0, len(self.images), n):
+            image = self.images[i][self.rng.integers(0, SCALES)]
+            y = self.rng.integers(0, image.shape[0] - self.crop + 1)
+            x = self.rng.integers(0, image.shape[1] - self.crop + 1)
+            cut = image[y : y + self.crop, x : x + self.crop]
+            picks.append(cut[:, ::-1] if self.rng.random() < 0.5 else cut)
+        return np.stack(picks).astype(np.float32)
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Options:
+    method: str = "wct"
+    level: int | None = None
+    pack: str = ""
+    out: str = ""
+    iterations: int = 15000
+    seconds: float = 0.0  # stop after this much training time too (0: no limit)
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    crop: int = 256
+    precision: str = "bfloat16"
+    style_weight: float = STYLE_WEIGHT
+    seed: int = 0
+    init_from: str | None = None
+    save_every: int = 1000
+    log_every: int = 100
+    storage: str = (
+        "float32"  # of the model file's kernels: float16 halves it (the device returns <= 16 MiB a file)
+    )
+
+    def validate(self):
+        if self.method not in ("wct", "adain"):
+            raise SettingError("method", "must be wct or adain", self.method)
+        if self.method == "wct" and self.level not in decoders.LEVELS:
+            raise SettingError("level", "must be 1..5 (the decoder after relu1_1 ... relu5_1)", self.level)
+        if self.method == "adain" and self.level not in (None, ADAIN_LEVEL):
+            raise SettingError(
+                "level", "AdaIN has one decoder, after relu4_1: leave {setting} out", self.level
+            )
+        if self.crop < 16 or self.crop % 16:
+            raise SettingError("crop", "must be a multiple of 16", self.crop)
+        if self.precision not in ("float32", "bfloat16"):
+            raise SettingError("precision", "must be float32 or bfloat16", self.precision)
+        if self.storage not in decoders.STORAGES:
+            raise SettingError("storage", f"must be one of {', '.join(decoders.STORAGES)}", self.storage)
+        if not (Path(self.pack) / PACK_VGG).is_file():
+            raise SettingError("pack", f"holds no {PACK_VGG}: make it with the pack command", self.pack)
+        return self
+
+    @property
+    def model_level(self):
+        return ADAIN_LEVEL if self.method == "adain" else self.level
+
+    @property
+    def run_name(self):
+        return "adain" if self.method == "adain" else f"wct_relu{self.level}_1"
+
+    @property
+    def model_file(self):
+        return ADAIN_FILE if self.method == "adain" else decoders.decoder_file(self.level)
+
+
+def start_from(path, level, widths, params):
+    """`params` with a decoder file's weights: the same level's whole, or a lower level's as the tail;
+    returns (params, the file's stages, marked as a part when only the tail came from it)."""
+    meta = decoders.read_meta(path)
+    lower = meta.get("level", level)
+    if lower > level:
+        raise WeightsError(f"{path}: not the relu{level}_1 decoder (it is relu{lower}_1's)")
+    names = [name for name, *_ in decoders.plan(lower, widths)]
+    with np.load(str(path), allow_pickle=False) as z:
+        for name in names:
+            kernel, bias = (decoders.stored_value(z, f"{name}/{w}") for w in ("kernel", "bias"))
+            if kernel.shape != params[name][0].shape:
+                raise WeightsError(f"{path}: {name} has {kernel.shape}, expected {params[name][0].shape}")
+            params[name] = (kernel, bias)
+    stages = meta.get("stages") or meta.get("provenance", {}).get("stages") or []
+    if lower < level:
+        stages = [{**s, "part": f"{names[0]} ... {names[-1]}"} for s in stages]
+    return params, stages
+
+
+def device_name():
+    jax, _ = _jax()
+    device = jax.devices()[0]
+    return f"{getattr(device, 'device_kind', device.platform)} (JAX {jax.__version__}, {device.platform})"
+
+
+def train(options, log=print):
+    """Train `options`' decoder; returns the model file's path (written every save_every steps too)."""
+    jax, jnp = _jax()
+    options.validate()
+    vgg_np, encoder = read_pack_vgg(Path(options.pack) / PACK_VGG)
+    widths = decoders.widths_of(vgg_np)
+    level, dtype = options.model_level, jnp.bfloat16 if options.precision == "bfloat16" else jnp.float32
+    params = init_decoder(level, widths, options.seed)
+    earlier = []
+    if options.init_from:
+        params, earlier = start_from(options.init_from, level, widths, params)
+    manifest = Path(options.pack) / PACK_DATA / "manifest.json"
+    kinds = ("photo", "style") if options.method == "adain" else ("photo",)
+    streams = [Crops(manifest, kind, options.crop, options.seed + i) for i, kind in enumerate(kinds)]
+    vgg = jax.tree_util.tree_map(jnp.asarray, vgg_np)
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    moments = (jax.tree_util.tree_map(jnp.zeros_like, params),) * 2
+
+    def losses(p, *batch):
+        batch = [b - MEANS for b in batch]
+        if options.method == "adain":
+            return adain_losses(p, vgg, *batch, widths, dtype, options.style_weight)
+        return wct_losses(p, vgg, *batch, level, widths, dtype)
+
+    def total(p, *batch):
+        parts = losses(p, *batch)
+        return parts["total"], parts
+
+    @jax.jit
+    def step(p, moments, i, *batch):
+        (_, parts), gradients = jax.value_and_grad(total, has_aux=True)(p, *batch)
+        p, moments = adam_update(p, moments, gradients, i, options.learning_rate)
+        return p, moments, parts
+
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data_sha = sha256_of(manifest)
+    rows, seconds, done, start = [], 0.0, 0, None
+    log(
+        f"Training {options.run_name} on {device_name()}: {options.precision}, "
+        f"batch {options.batch_size}, crop {options.crop}"
+    )
+
+    def save():
+        stage = {
+            "run": options.run_name,
+            "steps": done,
+            "seconds": round(seconds),
+            "data_sha256": data_sha,
+            "cpu": device_name(),
+            **{
+                k: getattr(options, k)
+                for k in ("crop", "batch_size", "learning_rate", "precision", "style_weight", "seed")
+            },
+        }
+        weights = {
+            f"{n}/{w}": np.asarray(a) for n, (k, b) in params.items() for w, a in (("kernel", k), ("bias", b))
+        }
+        meta = {
+            "method": options.method,
+            "level": level,
+            "encoder": encoder,
+            "steps": done,
+            "data_sha256": data_sha,
+        }
+        meta |= {"run": options.run_name, "stages": [*earlier, stage]}
+        decoders.write_arrays(weights, out / options.model_file, meta, options.storage)
+        header = "iteration," + ",".join(names) + ",seconds\n"
+        write_text(
+            out / f"{options.run_name}_losses.csv",
+            header + "".join(",".join(map(str, r)) + "\n" for r in rows),
+        )
+
+    names = ("total", "content", "style") if options.method == "adain" else ("total", "pixel", "feature")
+    pending = []
+    while done < options.iterations and not (options.seconds and seconds >= options.seconds):
+        batch = [s.batch(options.batch_size) for s in streams]
+        tick = time.perf_counter()
+        params, moments, parts = step(params, moments, done + 1, *batch)
+        done += 1
+        pending.append((done, parts))
+        if start is None:  # the first step compiles: wait for it, and count from the second
+            jax.block_until_ready(parts)
+            start = time.perf_counter()
+            log(f"compiled in {start - tick:.1f} s")
+            pending = []
+            continue
+        if done % options.log_every == 0 or done == options.iterations:
+            jax.block_until_ready(parts)
+            now = time.perf_counter()
+            seconds, per = now - start, (now - start) / max(done - 1, 1)
+            for i, p in pending:
+                rows.append((i, *(float(p[n]) for n in names), round(per, 5)))
+            pending = []
+            log(
+                f"[{done}/{options.iterations}] "
+                + ", ".join(f"{n} {rows[-1][k + 1]:.4g}" for k, n in enumerate(names))
+                + f"  {per * 1000:.1f} ms/it"
+            )
+        if done % options.save_every == 0:
+            save()
+    jax.block_until_ready(params)
+    seconds = time.perf_counter() - (start or time.perf_counter())
+    save()
+    log(f"Done: {out / options.model_file} after {done} steps, {seconds:.0f} s")
+    return out / options.model_file
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m nst_tf.train.jax_train", description=__doc__.splitlines()[0]
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser(
+        "pack", help="here: the encoder's weights and the training images, for the GPU machine"
+    )
+    p.add_argument("--data", required=True, help="manifest.json of python -m nst_tf.data.assemble")
+    p.add_argument("--to", required=True, help="the folder to write (carry it to the GPU machine)")
+    p.add_argument("--weights", help="VGG-19 weights (default: the embedded default)")
+    t = verbs.add_parser("train", help="there: train a decoder with JAX")
+    for field in dataclasses.fields(Options):
+        kind = type(field.default) if field.default is not None else (int if field.name == "level" else str)
+        t.add_argument(f"--{field.name}", type=kind, default=field.default)
+    args = parser.parse_args(argv)
+    with one_line_exit():
+        if args.verb == "pack":
+            pack(args.data, args.to, args.weights)
+        else:
+            train(Options(**{k: v for k, v in vars(args).items() if k != "verb"}))
+
+
+if __name__ == "__main__":
+    main()
