@@ -344,112 +344,94 @@ def device_name():
     return f"{getattr(device, 'device_kind', device.platform)} (JAX {jax.__version__}, {device.platform})"
 
 
+class Run:
+    """A training's networks, data and jitted step; `save` writes the model file and losses.csv."""
+
+    def __init__(self, options):
+        jax, jnp = _jax()
+        self.options = options.validate()
+        vgg, self.encoder = read_pack_vgg(Path(options.pack) / PACK_VGG)
+        widths = decoders.widths_of(vgg)
+        self.level, self.earlier = options.model_level, []
+        params = init_decoder(self.level, widths, options.seed)
+        if options.init_from:
+            params, self.earlier = start_from(options.init_from, self.level, widths, params)
+        manifest = Path(options.pack) / PACK_DATA / "manifest.json"
+        kinds = ("photo", "style") if options.method == "adain" else ("photo",)
+        self.streams = [Crops(manifest, kind, options.crop, options.seed + i) for i, kind in enumerate(kinds)]
+        self.data_sha = sha256_of(manifest)
+        adain = options.method == "adain"
+        self.names = ("total", "content", "style") if adain else ("total", "pixel", "feature")
+        self.params = jax.tree_util.tree_map(jnp.asarray, params)
+        self.moments = (jax.tree_util.tree_map(jnp.zeros_like, self.params),) * 2
+        vgg, dtype = jax.tree_util.tree_map(jnp.asarray, vgg), getattr(jnp, options.precision)
+
+        def total(p, *batch):
+            batch = [b - MEANS for b in batch]
+            if adain:
+                parts = adain_losses(p, vgg, *batch, widths, dtype, options.style_weight)
+            else:
+                parts = wct_losses(p, vgg, *batch, self.level, widths, dtype)
+            return parts["total"], parts
+
+        def step(p, moments, i, *batch):
+            (_, parts), gradients = jax.value_and_grad(total, has_aux=True)(p, *batch)
+            p, moments = adam_update(p, moments, gradients, i, options.learning_rate)
+            return p, moments, parts
+
+        self.step = jax.jit(step)
+
+    def save(self, done, seconds, rows):
+        """The model file (its record: the starting file's stages and this one) and losses.csv."""
+        o = self.options
+        settings = ("crop", "batch_size", "learning_rate", "precision", "style_weight", "seed")
+        stage = {"run": o.run_name, "steps": done, "seconds": round(seconds), "data_sha256": self.data_sha}
+        stage |= {"cpu": device_name(), **{k: getattr(o, k) for k in settings}}
+        meta = {"method": o.method, "level": self.level, "encoder": self.encoder, "steps": done}
+        meta |= {"data_sha256": self.data_sha, "run": o.run_name, "stages": [*self.earlier, stage]}
+        weights = {f"{n}/kernel": np.asarray(k) for n, (k, _) in self.params.items()}
+        weights |= {f"{n}/bias": np.asarray(b) for n, (_, b) in self.params.items()}
+        out = Path(o.out)
+        decoders.write_arrays(weights, out / o.model_file, meta, o.storage)
+        lines = ["iteration," + ",".join(self.names) + ",seconds", *(",".join(map(str, r)) for r in rows)]
+        write_text(out / f"{o.run_name}_losses.csv", "\n".join(lines) + "\n")
+
+
 def train(options, log=print):
-    """Train `options`' decoder; returns the model file's path (written every save_every steps too)."""
-    jax, jnp = _jax()
-    options.validate()
-    vgg_np, encoder = read_pack_vgg(Path(options.pack) / PACK_VGG)
-    widths = decoders.widths_of(vgg_np)
-    level, dtype = options.model_level, jnp.bfloat16 if options.precision == "bfloat16" else jnp.float32
-    params = init_decoder(level, widths, options.seed)
-    earlier = []
-    if options.init_from:
-        params, earlier = start_from(options.init_from, level, widths, params)
-    manifest = Path(options.pack) / PACK_DATA / "manifest.json"
-    kinds = ("photo", "style") if options.method == "adain" else ("photo",)
-    streams = [Crops(manifest, kind, options.crop, options.seed + i) for i, kind in enumerate(kinds)]
-    vgg = jax.tree_util.tree_map(jnp.asarray, vgg_np)
-    params = jax.tree_util.tree_map(jnp.asarray, params)
-    moments = (jax.tree_util.tree_map(jnp.zeros_like, params),) * 2
-
-    def losses(p, *batch):
-        batch = [b - MEANS for b in batch]
-        if options.method == "adain":
-            return adain_losses(p, vgg, *batch, widths, dtype, options.style_weight)
-        return wct_losses(p, vgg, *batch, level, widths, dtype)
-
-    def total(p, *batch):
-        parts = losses(p, *batch)
-        return parts["total"], parts
-
-    @jax.jit
-    def step(p, moments, i, *batch):
-        (_, parts), gradients = jax.value_and_grad(total, has_aux=True)(p, *batch)
-        p, moments = adam_update(p, moments, gradients, i, options.learning_rate)
-        return p, moments, parts
-
-    out = Path(options.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data_sha = sha256_of(manifest)
-    rows, seconds, done, start = [], 0.0, 0, None
-    log(
-        f"Training {options.run_name} on {device_name()}: {options.precision}, "
-        f"batch {options.batch_size}, crop {options.crop}"
-    )
-
-    def save():
-        stage = {
-            "run": options.run_name,
-            "steps": done,
-            "seconds": round(seconds),
-            "data_sha256": data_sha,
-            "cpu": device_name(),
-            **{
-                k: getattr(options, k)
-                for k in ("crop", "batch_size", "learning_rate", "precision", "style_weight", "seed")
-            },
-        }
-        weights = {
-            f"{n}/{w}": np.asarray(a) for n, (k, b) in params.items() for w, a in (("kernel", k), ("bias", b))
-        }
-        meta = {
-            "method": options.method,
-            "level": level,
-            "encoder": encoder,
-            "steps": done,
-            "data_sha256": data_sha,
-        }
-        meta |= {"run": options.run_name, "stages": [*earlier, stage]}
-        decoders.write_arrays(weights, out / options.model_file, meta, options.storage)
-        header = "iteration," + ",".join(names) + ",seconds\n"
-        write_text(
-            out / f"{options.run_name}_losses.csv",
-            header + "".join(",".join(map(str, r)) + "\n" for r in rows),
-        )
-
-    names = ("total", "content", "style") if options.method == "adain" else ("total", "pixel", "feature")
-    pending = []
+    """Train `options`' decoder until `iterations` steps or `seconds` of training; returns the model
+    file's path (also written every `save_every` steps). The first step compiles and is not timed."""
+    jax, _ = _jax()
+    run = Run(options)
+    Path(options.out).mkdir(parents=True, exist_ok=True)
+    log(f"Training {options.run_name} on {device_name()}: {options.precision}, batch {options.batch_size}")
+    rows, pending, done, seconds, start = [], [], 0, 0.0, None
     while done < options.iterations and not (options.seconds and seconds >= options.seconds):
-        batch = [s.batch(options.batch_size) for s in streams]
+        batch = [s.batch(options.batch_size) for s in run.streams]
         tick = time.perf_counter()
-        params, moments, parts = step(params, moments, done + 1, *batch)
+        run.params, run.moments, parts = run.step(run.params, run.moments, done + 1, *batch)
         done += 1
-        pending.append((done, parts))
-        if start is None:  # the first step compiles: wait for it, and count from the second
+        if start is None:
             jax.block_until_ready(parts)
             start = time.perf_counter()
             log(f"compiled in {start - tick:.1f} s")
-            pending = []
             continue
+        pending.append((done, parts))
         if done % options.log_every == 0 or done == options.iterations:
-            jax.block_until_ready(parts)
-            now = time.perf_counter()
-            seconds, per = now - start, (now - start) / max(done - 1, 1)
-            for i, p in pending:
-                rows.append((i, *(float(p[n]) for n in names), round(per, 5)))
+            jax.block_until_ready(parts)  # the values are read only here: the steps run ahead meanwhile
+            seconds = time.perf_counter() - start
+            per = seconds / (done - 1)
+            rows += [(i, *(float(p[n]) for n in run.names), round(per, 5)) for i, p in pending]
             pending = []
-            log(
-                f"[{done}/{options.iterations}] "
-                + ", ".join(f"{n} {rows[-1][k + 1]:.4g}" for k, n in enumerate(names))
-                + f"  {per * 1000:.1f} ms/it"
-            )
+            shown = ", ".join(f"{n} {v:.4g}" for n, v in zip(run.names, rows[-1][1:]))
+            log(f"[{done}/{options.iterations}] {shown}  {per * 1000:.1f} ms/it")
         if done % options.save_every == 0:
-            save()
-    jax.block_until_ready(params)
-    seconds = time.perf_counter() - (start or time.perf_counter())
-    save()
-    log(f"Done: {out / options.model_file} after {done} steps, {seconds:.0f} s")
-    return out / options.model_file
+            run.save(done, seconds, rows)
+    jax.block_until_ready(run.params)
+    seconds = time.perf_counter() - start if start else 0.0
+    rows += [(i, *(float(p[n]) for n in run.names), "") for i, p in pending]  # stopped between reports
+    run.save(done, seconds, rows)
+    log(f"Done: {Path(options.out) / options.model_file} after {done} steps, {seconds:.0f} s")
+    return Path(options.out) / options.model_file
 
 
 def main(argv=None):
