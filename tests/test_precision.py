@@ -270,3 +270,15 @@ def test_the_whole_process_stays_within_max_memory(tmp_path, default_weights, pr
     scale = json.loads((tmp_path / "out" / report.RUN_JSON).read_text())["scales"][0]
     assert scale["tile"] > 0  # untiled would need about 2.4 GiB here
     assert scale["peak_rss_mb"] <= budget * 1024, scale
+
+
+def test_the_peak_memory_is_this_process_not_the_parent_it_was_started_from():
+    """ru_maxrss survives exec on Linux; run.json's peak_rss_mb must not report the test runner's."""
+    import subprocess
+    import sys
+
+    ballast = np.ones(2**31 // 8)  # 2 GiB held here while the child starts
+    code = "from nst_tf.methods.gatys import memory; print(memory.peak_resident_bytes())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(child.stdout) < 1.5 * 2**30, child.stdout  # its own: Python and TensorFlow, ~0.7 GiB
+    assert ballast.sum() == 2**31 // 8

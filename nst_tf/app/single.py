@@ -8,7 +8,6 @@ animation, run.json and the method's state (to resume), also when interrupted.
 import dataclasses
 import json
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import tensorflow as tf
 from nst_tf import images, methods, precision
 from nst_tf.app import report
 from nst_tf.errors import SettingError, SettingsMentionedError
+from nst_tf.methods.gatys import memory
 from nst_tf.nets import weights
 
 
@@ -239,7 +239,7 @@ def stage_record(stage, seconds):
     return {
         **stage.record(),
         "seconds": seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": memory.peak_resident_bytes() / 2**20,
     }
 
 
