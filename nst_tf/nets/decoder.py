@@ -13,12 +13,14 @@ from nst_tf.nets.decoder_files import (  # noqa: F401  (the plan and files, re-e
     LEVELS,
     STORAGES,
     VGG_WIDTHS,
+    carried_stages,
     decoder_file,
     level_layer,
     plan,
     quantise,
     read_meta,
     stored_value,
+    tail_weights,
     verify,
     widths_of,
     write_arrays,
@@ -107,11 +109,13 @@ def load_tail(model, level, path, widths=None):
         raise WeightsError(
             f"{Path(path)}: not a decoder of a level below {level} (its level: {lower_level!r})"
         )
-    lower = load_decoder(path, lower_level, widths)
-    names = [name for name, *_ in plan(lower_level, widths)]
-    for name in names:
-        model.get_layer(name).set_weights(lower.get_layer(name).get_weights())
-    return names
+    weights, _ = tail_weights(path, level, widths)
+    try:
+        for name, (kernel, bias) in weights.items():
+            model.get_layer(name).set_weights([kernel, bias])
+    except ValueError as e:
+        raise WeightsError(f"{Path(path)}: does not fit the relu{level}_1 decoder ({e})")
+    return list(weights)
 
 
 def load_decoder(path, level, widths=None, precision="float32"):

@@ -141,3 +141,38 @@ def read_meta(path):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise WeightsError(f"{path}: not a decoder file of nst_tf (format {FORMAT})")
     return meta
+
+
+def tail_weights(path, level, widths=None):
+    """The weights a decoder file gives the relu<level>_1 decoder: all of them when it is that level's;
+    its whole network, the deeper decoder's tail (same names and shapes, dec<L'>_1 ... dec1_1), when
+    it is a lower level's. The file is checked against its folder's record (`verify`).
+
+    Returns:
+      ({layer: (kernel, bias)} float32 in the plan's order, the file's level).
+
+    Raises:
+      WeightsError: unreadable, damaged, a deeper level's, or missing a layer.
+    """
+    verify(path)
+    lower = read_meta(path).get("level", level)
+    if lower not in LEVELS or lower > level:  # a deeper decoder's file holds a shallower one's layers too
+        raise WeightsError(f"{Path(path)}: not the relu{level}_1 decoder (it is relu{lower}_1's)")
+    try:
+        with np.load(str(path), allow_pickle=False) as z:
+            found = {
+                name: (stored_value(z, f"{name}/kernel"), stored_value(z, f"{name}/bias"))
+                for name, *_ in plan(lower, widths)
+            }
+    except (OSError, ValueError, KeyError) as e:
+        raise WeightsError(f"{Path(path)}: not the relu{lower}_1 decoder of this encoder ({e})")
+    return found, lower
+
+
+def carried_stages(meta, part=None):
+    """The training stages in a decoder file's `meta` (a run's file keeps them there, a shipped one in
+    its provenance), each marked with `part` (the layer names it filled) when it filled only those."""
+    stages = meta.get("stages") or meta.get("provenance", {}).get("stages") or []
+    if part:
+        stages = [{**s, "part": f"{part[0]} ... {part[-1]}"} for s in stages]
+    return stages

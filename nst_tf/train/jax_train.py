@@ -319,23 +319,15 @@ class Options:
 
 
 def start_from(path, level, widths, params):
-    """`params` with a decoder file's weights: the same level's whole, or a lower level's as the tail;
-    returns (params, the file's stages, marked as a part when only the tail came from it)."""
-    meta = decoders.read_meta(path)
-    lower = meta.get("level", level)
-    if lower > level:
-        raise WeightsError(f"{path}: not the relu{level}_1 decoder (it is relu{lower}_1's)")
-    names = [name for name, *_ in decoders.plan(lower, widths)]
-    with np.load(str(path), allow_pickle=False) as z:
-        for name in names:
-            kernel, bias = (decoders.stored_value(z, f"{name}/{w}") for w in ("kernel", "bias"))
-            if kernel.shape != params[name][0].shape:
-                raise WeightsError(f"{path}: {name} has {kernel.shape}, expected {params[name][0].shape}")
-            params[name] = (kernel, bias)
-    stages = meta.get("stages") or meta.get("provenance", {}).get("stages") or []
-    if lower < level:
-        stages = [{**s, "part": f"{names[0]} ... {names[-1]}"} for s in stages]
-    return params, stages
+    """`params` with a decoder file's weights (`decoder_files.tail_weights`: the same level's whole,
+    a lower level's as the tail); returns (params, the file's stages, marked when only a part)."""
+    weights, lower = decoders.tail_weights(path, level, widths)
+    for name, (kernel, bias) in weights.items():
+        if kernel.shape != params[name][0].shape:
+            raise WeightsError(f"{path}: {name} has {kernel.shape}, expected {params[name][0].shape}")
+        params[name] = (kernel, bias)
+    part = list(weights) if lower < level else None
+    return params, decoders.carried_stages(decoders.read_meta(path), part)
 
 
 def device_name():

@@ -180,9 +180,7 @@ def start_from(task, path):
         meta = decoders.read_meta(path)
     except (WeightsError, OSError) as e:
         raise SettingError("init_from", f"{{setting}}: {e}")
-    earlier = meta.get("stages") or meta.get("provenance", {}).get("stages") or []  # a run's / shipped
-    if part:
-        earlier = [{**s, "part": f"{part[0]} ... {part[-1]}"} for s in earlier]
+    earlier = decoders.carried_stages(meta, part)
     return {"path": str(path), "sha256": files.sha256_of(path), "stages": earlier}
 
 
