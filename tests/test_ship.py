@@ -144,3 +144,19 @@ def test_the_packages_adain_decoder_stylises_the_demo_pair_as_recorded():
         # recorded in the precision `auto` picked there; bfloat16 against float32 moves them a little
         assert got["style"] <= 1.1 * want["style"] and got["content"] <= 1.1 * want["content"], (got, want)
         assert got["strength0_psnr_db"] >= want["strength0_psnr_db"] - 0.3, (got, want)
+
+
+def test_the_readme_says_which_run_each_stage_of_a_model_trained_in_stages_belonged_to():
+    """AdaIN's decoder started from WCT's relu4_1 one, itself from relu3_1's tail: each earlier
+    stage is named with its run (and its layers, for a tail); the model's own stage is not."""
+    stage = {"crop": 128, "batch_size": 8, "learning_rate": 1e-4, "precision": "bfloat16", "cpu": "X"}
+    stages = [
+        {**stage, "run": "wct_relu3_1", "steps": 100, "seconds": 36, "part": "dec3_1 ... dec1_1"},
+        {**stage, "run": "wct_relu4_1", "steps": 5845, "seconds": 3600},
+        {**stage, "run": "adain", "steps": 4738, "seconds": 7200},
+    ]
+    book = {"files": {"adain_decoder.npz": {"provenance": {"stages": stages}}}}
+    (line,) = [x for x in ship.stage_lines(book) if x]
+    assert "layers dec3_1 ... dec1_1 as the wct_relu3_1 decoder: 100 steps" in line
+    assert "then as the wct_relu4_1 decoder: 5,845 steps" in line
+    assert "then 4,738 steps" in line and "as the adain" not in line

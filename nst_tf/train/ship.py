@@ -272,8 +272,15 @@ def stage_lines(book):
         stages = e["provenance"].get("stages") or []
         if len(stages) < 2:
             continue
+        own = stages[-1].get("run")
+
+        def origin(s):  # a stage of another run: which layers and whose network they were
+            if s.get("part"):
+                return f"layers {s['part']} as the {s['run']} decoder: "
+            return f"as the {s['run']} decoder: " if s.get("run") != own else ""
+
         shown = "; then ".join(
-            (f"layers {s['part']} as the {s['run']} decoder: " if s.get("part") else "")
+            origin(s)
             + f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
             f"{s['learning_rate']:g}, {s['precision']} ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
             for s in stages
