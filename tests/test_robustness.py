@@ -64,10 +64,17 @@ def test_a_non_finite_loss_stops_with_the_last_good_image(tiny):
     assert np.isfinite(progress[-1].image).all()
 
 
+def default_sigint():
+    """In the child: Ctrl-C's default action, which a suite started in the background (`... &` from
+    a script) would otherwise pass on as ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(*args, home, cwd):
     env = {**os.environ, "NST_TF_HOME": str(home)}
     return subprocess.Popen([sys.executable, "-m", "nst_tf.run", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)  # fmt: skip
 
 
 ARGS = [
