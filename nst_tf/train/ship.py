@@ -274,7 +274,7 @@ def stage_lines(book):
             continue
         own = stages[-1].get("run")
 
-        def origin(s):  # a stage of another run: which layers and whose network they were
+        def origin(s, own=own):  # a stage of another run: which layers and whose network they were
             if s.get("part"):
                 return f"layers {s['part']} as the {s['run']} decoder: "
             return f"as the {s['run']} decoder: " if s.get("run") != own else ""
