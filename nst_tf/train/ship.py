@@ -280,8 +280,7 @@ def stage_lines(book):
             return f"as the {s['run']} decoder: " if s.get("run") != own else ""
 
         shown = "; then ".join(
-            origin(s)
-            + f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
+            origin(s) + f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
             f"{s['learning_rate']:g}, {s['precision']} ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
             for s in stages
         )
