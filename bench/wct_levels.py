@@ -24,8 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "docs"))
@@ -43,14 +41,9 @@ SETS = ("4", "3", "2", "1", "4,3", "4,3,2", "4,3,2,1", "3,2,1")
 
 
 def terms(judge, image, style_moments):
+    """S's term at each layer: `Judge.style_distance` of that layer alone."""
     m = judge.moments(judge.features(image))
-    return [
-        float(
-            (np.sum((m[k][0] - style_moments[k][0]) ** 2) + np.sum((m[k][1] - style_moments[k][1]) ** 2))
-            / m[k][0].size
-        )
-        for k in metrics.STYLE_LAYERS
-    ]
+    return [judge.style_distance({k: m[k]}, {k: style_moments[k]}) for k in metrics.STYLE_LAYERS]
 
 
 def main():

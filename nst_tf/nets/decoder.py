@@ -3,7 +3,6 @@ and the weights files: `nst_tf.nets.decoder_files`)."""
 
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from nst_tf.errors import WeightsError
@@ -111,11 +110,24 @@ def load_tail(model, level, path, widths=None):
         )
     weights, _ = tail_weights(path, level, widths)
     try:
-        for name, (kernel, bias) in weights.items():
-            model.get_layer(name).set_weights([kernel, bias])
+        assign(model, weights)
     except ValueError as e:
         raise WeightsError(f"{Path(path)}: does not fit the relu{level}_1 decoder ({e})")
     return list(weights)
+
+
+def assign(model, weights):
+    """Set `model`'s layers from {layer: (kernel, bias)} (`tail_weights`).
+
+    Raises:
+      ValueError: a layer is missing or a weight's shape differs.
+    """
+    for name, values in weights.items():
+        layer = model.get_layer(name)
+        for weight, value in zip(layer.weights, values):
+            if value.shape != tuple(weight.shape):
+                raise ValueError(f"{name} has {value.shape}, expected {tuple(weight.shape)}")
+            weight.assign(value)
 
 
 def load_decoder(path, level, widths=None, precision="float32"):
@@ -126,18 +138,11 @@ def load_decoder(path, level, widths=None, precision="float32"):
         do not fit that decoder.
     """
     model = build_decoder(level, widths, precision)
-    verify(path)
-    stored_level = read_meta(path).get("level", level)
-    if stored_level != level:  # a deeper decoder's file holds a shallower one's layers too: refuse it
+    weights, stored_level = tail_weights(path, level, widths)  # refuses a deeper level's file
+    if stored_level != level:  # a lower level's: only the tail (`load_tail` is for that)
         raise WeightsError(f"{Path(path)}: not the relu{level}_1 decoder (it is relu{stored_level}_1's)")
     try:
-        with np.load(str(path), allow_pickle=False) as z:
-            for layer in model.layers:
-                for weight in layer.weights:
-                    value = stored_value(z, f"{layer.name}/{weight.name}")
-                    if value.shape != tuple(weight.shape):
-                        raise ValueError(f"{layer.name} has {value.shape}, expected {tuple(weight.shape)}")
-                    weight.assign(value)
-    except (OSError, ValueError, KeyError) as e:
+        assign(model, weights)
+    except ValueError as e:
         raise WeightsError(f"{Path(path)}: not the relu{level}_1 decoder of this encoder ({e})")
     return model

@@ -273,19 +273,22 @@ def stage_lines(book):
         if len(stages) < 2:
             continue
         own = stages[-1].get("run")
-
-        def origin(s, own=own):  # a stage of another run: which layers and whose network they were
-            if s.get("part"):
-                return f"layers {s['part']} as the {s['run']} decoder: "
-            return f"as the {s['run']} decoder: " if s.get("run") != own else ""
-
         shown = "; then ".join(
-            origin(s) + f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
+            stage_origin(s, own)
+            + f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
             f"{s['learning_rate']:g}, {s['precision']} ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
             for s in stages
         )
         lines += ["", f"`{name}` was trained in stages: {shown}."]
     return lines
+
+
+def stage_origin(stage, own):
+    """How a README names a stage of another run than the model's own (`own`): whose network, and
+    which layers when only a part; '' for the model's own."""
+    if stage.get("part"):
+        return f"layers {stage['part']} as the {stage['run']} decoder: "
+    return f"as the {stage['run']} decoder: " if stage.get("run") != own else ""
 
 
 def stylising_rows(book):
