@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import REPO, tiny_layers, write_fast_inputs
 from PIL import Image
 
@@ -353,9 +354,32 @@ def test_wct_in_tiles_gives_the_untiled_image(wct_inputs):
         inputs = base.prepare_inputs(content, chosen, settings)
         masked = masks_for(settings, len(chosen))
         whole = engine.stylise(inputs, settings, masked, core=0)
+        engine.style_cache.clear()  # the styles' statistics gathered in tiles too
         tiled = engine.stylise(inputs, settings, masked, core=64)
         assert np.abs(whole - inputs.content).mean() > 5  # it did something
         np.testing.assert_allclose(tiled, whole, atol=0.05, err_msg=str(changes))
     assert tile_core(settings, (240, 320), inputs.styles) == 0  # this machine: no need to tile
     small = dataclasses.replace(settings, max_memory=resident_bytes() / 2**30 + 2)  # 2 GiB free
     assert 64 <= tile_core(small, (2000, 2000), inputs.styles) < 2000  # 15 GB untiled: tiles
+
+
+def test_an_engine_encodes_a_style_once_for_all_its_levels(wct_inputs):
+    """One pass to the deepest level gives every level's style statistics (and a second content in
+    the same style encodes no style); they equal each level's own encoding's."""
+    settings = WCTSettings(width=48, height=32, decoder=str(wct_inputs / "decoders"), wct_levels="4,2,1")
+    engine = get("wct").engine(settings, weights.read_weights(wct_inputs / "tiny.npz"))
+    style = images.load_image(wct_inputs / "style1.png")
+    inputs = base.prepare_inputs(images.load_image(wct_inputs / "content.png"), [style], settings)
+    passes = []
+    encode_levels = engine.encode_levels
+    engine.encode_levels = lambda x: passes.append(x.shape) or encode_levels(x)
+    first = engine.stylise(inputs, settings)
+    np.testing.assert_array_equal(engine.stylise(inputs, settings), first)
+    assert len(passes) == 1 and len(engine.style_cache) == 3
+    s = inputs.styles[0]
+    for level in (4, 2, 1):
+        f = engine.encode[level](tf.constant(s))
+        mean, root = transforms.colouring(transforms.mean_and_covariance(f))
+        cached_mean, cached_root = engine.style_statistics(level, s, 0)
+        np.testing.assert_allclose(cached_mean, mean, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(cached_root, root, rtol=1e-5, atol=1e-5)

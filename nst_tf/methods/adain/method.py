@@ -10,14 +10,15 @@ Beam.
 from nst_tf.methods import base
 from nst_tf.methods.adain.config import DECODER_FILE, PRESETS, AdaINSettings
 from nst_tf.methods.wct import method as wct
-from nst_tf.methods.wct.transforms import LinearMap
+from nst_tf.methods.wct import transforms
 
 
 class Engine(wct.Engine):
     """VGG-19 to relu4_1 (max pooling), the AdaIN decoder, and the channel-wise alignment."""
 
     diagonal = True
-    transform = staticmethod(LinearMap.adain)
+    colour = staticmethod(transforms.adain_colouring)
+    transform = staticmethod(transforms.LinearMap.adain_coloured)
 
 
 class AdaIN(base.Method):

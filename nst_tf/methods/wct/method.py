@@ -62,15 +62,16 @@ def statistics(f):
 
 
 def distances(out, content, styles, blend):
-    """{content, style} of VGG-19 features {layer: (1, H, W, C)} of a result, its content and styles:
-    the relu4_1 distance to the content (relative to the content's), and the blend-weighted sum over
-    relu1_1..relu4_1 of (|mean - style mean|^2 + |std - style std|^2) / channels."""
+    """{content, style} of VGG-19 features {layer: (1, H, W, C)} of a result and its content, and
+    of its styles' `statistics` {layer: (mean, std)}: the relu4_1 distance to the content (relative
+    to the content's), and the blend-weighted sum over relu1_1..relu4_1 of
+    (|mean - style mean|^2 + |std - style std|^2) / channels."""
     content_d = tf.reduce_mean(tf.square(out[CONTENT_LAYER] - content[CONTENT_LAYER]))
     content_d /= tf.reduce_mean(tf.square(content[CONTENT_LAYER])) + 1e-12
     style_d = 0.0
     for s, w in zip(styles, blend):
         for layer in STYLE_LAYERS:
-            (m, sd), (ms, ss) = statistics(out[layer]), statistics(s[layer])
+            (m, sd), (ms, ss) = statistics(out[layer]), s[layer]
             style_d += w * float(tf.reduce_mean(tf.square(m - ms) + tf.square(sd - ss)))
     return {"content": float(content_d), "style": style_d}
 
@@ -78,13 +79,15 @@ def distances(out, content, styles, blend):
 class Engine:
     """VGG-19 (max pooling, as the decoders were trained) and the levels' decoders, built once.
 
-    The feature transform is `transform(content_stats, style_stats)` -> a `transforms.LinearMap`
-    from the statistics `Moments(diagonal)` gathers: WCT's whitening and colouring here; AdaIN's
-    engine sets the diagonal ones (`nst_tf.methods.adain`).
+    The feature transform is `transform(content_stats, colour(style_stats))` -> a
+    `transforms.LinearMap`, from the statistics `Moments(diagonal)` gathers: WCT's whitening and
+    colouring here (the style's side, its covariance^1/2, computed once per style and cached);
+    AdaIN's engine sets the diagonal ones (`nst_tf.methods.adain`).
     """
 
     diagonal = False
-    transform = staticmethod(transforms.LinearMap.wct)
+    colour = staticmethod(transforms.colouring)
+    transform = staticmethod(transforms.LinearMap.wct_coloured)
 
     def __init__(self, settings, vgg_weights):
         self.settings = settings.validate()
@@ -100,11 +103,14 @@ class Engine:
             lv: load_decoder(paths[lv], lv, vgg_weights, used, settings.train_command, settings.method)
             for lv in levels
         }
-        self.style_cache = {}  # (level, style's digest) -> its statistics: a batch encodes a style once
+        self.style_cache = {}  # (level, style's digest) -> its colouring: a batch encodes a style once
         # Traced once per shape class (reduce_retracing: the sizes are left open after a second
         # shape): 2.4x faster than eager Keras calls for the encoder at 512^2, 1.4x for a decoder.
         self.vgg_call = tf.function(self.vgg, reduce_retracing=True)
         self.encode = {lv: tf.function(m, reduce_retracing=True) for lv, m in self.encoders.items()}
+        # A style is encoded once for all levels (the deepest level's pass gives the others).
+        deep = {layer: self.vgg.output[layer] for layer in map(decoders.level_layer, levels)}
+        self.encode_levels = tf.function(tf.keras.Model(self.vgg.input, deep), reduce_retracing=True)
         self.decode = {lv: tf.function(m, reduce_retracing=True) for lv, m in self.decoders.items()}
 
     def prepare_style(self, style_images):
@@ -120,10 +126,9 @@ class Engine:
             inputs = base.prepare_inputs(content, style_images, settings)
             x = self.stylise(inputs, settings, masks_for(settings, len(style_images)))
             shown.append(inputs.output(x))
-            judged = [
-                self.vgg_call(tf.constant(t)) for t in (*judged_size(x, inputs.content), *inputs.styles)
-            ]
-            costs.append(distances(judged[0], judged[1], judged[2:], inputs.blend))
+            judged = [self.vgg_call(tf.constant(t)) for t in judged_size(x, inputs.content)]
+            styles_judged = [self.judged_style(s) for s in inputs.styles]
+            costs.append(distances(*judged, styles_judged, inputs.blend))
         return np.concatenate(shown), costs
 
     def stylise(self, inputs, settings, masks=None, core=None):
@@ -142,18 +147,40 @@ class Engine:
             x = np.clip(x, low, high)  # the next level encodes an image (not in the paper's code)
         return x
 
-    def style_statistics(self, level, style, core, margin):
-        """A (1, h, w, 3) style image's feature statistics at a level, computed once per engine (the
-        style image's bytes and shape are the key; the last STYLE_CACHE are kept)."""
+    def style_statistics(self, level, style, core):
+        """A (1, h, w, 3) style image's `colour` of its feature statistics at a level. The style is
+        encoded once per engine for all of its levels (one pass to the deepest, in tiles of `core`
+        px with the deepest level's margin; the style image's bytes and shape are the key; the last
+        STYLE_CACHE levels x styles are kept)."""
         style = np.ascontiguousarray(style)
-        key = (level, style.shape, hashlib.sha256(style.tobytes()).hexdigest())
+        key = (style.shape, hashlib.sha256(style.tobytes()).hexdigest())
+        if (level, key) not in self.style_cache:
+            levels = sorted(self.encode)
+            layers = {lv: decoders.level_layer(lv) for lv in levels}
+            moments = {lv: transforms.Moments(self.diagonal) for lv in levels}
+            full = style.shape[1:3]
+            for box, tile in boxes(full, core, margins(levels[-1])[0]):
+                f = self.encode_levels(tf.constant(style[:, tile[0] : tile[1], tile[2] : tile[3]]))
+                for lv, layer in layers.items():
+                    moments[lv].add(rows_of(tiling.core_slice(f[layer], layer, box, tile, full)))
+            for lv in levels:
+                self.remember((lv, key), self.colour(moments[lv].result()))
+        return self.style_cache[(level, key)]
+
+    def judged_style(self, style):
+        """A (1, h, w, 3) style image's `statistics` at the STYLE_LAYERS, for the reported
+        distances: once per engine (cached with the levels' colourings)."""
+        style = np.ascontiguousarray(style)
+        key = ("judged", style.shape, hashlib.sha256(style.tobytes()).hexdigest())
         if key not in self.style_cache:
-            while len(self.style_cache) >= STYLE_CACHE:
-                self.style_cache.pop(next(iter(self.style_cache)))
-            layer = decoders.level_layer(level)
-            moments = feature_statistics(self.encode[level], layer, style, core, margin, None, self.diagonal)
-            self.style_cache[key] = moments[0][0].result()
+            f = self.vgg_call(tf.constant(style))
+            self.remember(key, {layer: statistics(f[layer]) for layer in STYLE_LAYERS})
         return self.style_cache[key]
+
+    def remember(self, key, value):
+        while len(self.style_cache) >= STYLE_CACHE:
+            self.style_cache.pop(next(iter(self.style_cache)))
+        self.style_cache[key] = value
 
     def level(self, x, level, inputs, settings, masks, core):
         """One level of the cascade on the (1, H, W, 3) numpy image `x`, in tiles of `core` px (0: whole)."""
@@ -165,7 +192,7 @@ class Engine:
         reach = margins(level)
         diagonal = self.diagonal
         stats, whole = feature_statistics(encode, layer, x, core, reach[0], regions, diagonal)  # pass 1
-        styles = [self.style_statistics(level, s, core, reach[0]) for s in inputs.styles]
+        styles = [self.style_statistics(level, s, core) for s in inputs.styles]
         if regions is None:
             blended = transforms.LinearMap.blend(
                 [self.transform(stats[0].result(), s) for s in styles], inputs.blend
@@ -194,7 +221,7 @@ class Engine:
         return out
 
 
-STYLE_CACHE = 32  # style statistics kept per engine (levels x styles)
+STYLE_CACHE = 32  # style statistics kept per engine ((levels + judged) x styles)
 JUDGED_PIXELS = 1024 * 1024  # the reported distances of a larger output are measured at this size
 
 

@@ -113,18 +113,26 @@ class LinearMap:
     @classmethod
     def wct(cls, content_stats, style_stats, eps=EPS):
         """The map giving features of mean and covariance `content_stats` the style's ones."""
-        (content_mean, content_cov), (style_mean, style_cov) = content_stats, style_stats
-        M = tf.matmul(covariance_power(content_cov, -0.5, eps), covariance_power(style_cov, 0.5, eps))
-        return cls(content_mean, M, style_mean)
+        return cls.wct_coloured(content_stats, colouring(style_stats, eps), eps)
+
+    @classmethod
+    def wct_coloured(cls, content_stats, coloured, eps=EPS):
+        """`wct` from the style's `colouring` (computed once per style: a batch reuses it)."""
+        (content_mean, content_cov), (style_mean, style_root) = content_stats, coloured
+        return cls(content_mean, tf.matmul(covariance_power(content_cov, -0.5, eps), style_root), style_mean)
 
     @classmethod
     def adain(cls, content_stats, style_stats, eps=ADAIN_EPS):
         """AdaIN's map (Huang and Belongie 2017): each channel of features of mean and variance
         `content_stats` ((C,), (C,): `Moments(diagonal=True)`) takes the style's mean and standard
         deviation; the standard deviations are sqrt(variance + eps), as in the reference code."""
-        (content_mean, content_var), (style_mean, style_var) = content_stats, style_stats
-        std = lambda var: tf.sqrt(tf.cast(var, tf.float64) + eps)  # noqa: E731
-        return cls(content_mean, std(style_var) / std(content_var), style_mean)
+        return cls.adain_coloured(content_stats, adain_colouring(style_stats, eps), eps)
+
+    @classmethod
+    def adain_coloured(cls, content_stats, coloured, eps=ADAIN_EPS):
+        """`adain` from the style's `adain_colouring`."""
+        (content_mean, content_var), (style_mean, style_std) = content_stats, coloured
+        return cls(content_mean, style_std / _std(content_var, eps), style_mean)
 
     @classmethod
     def blend(cls, maps, weights):
@@ -138,6 +146,22 @@ class LinearMap:
         if self.matrix.shape.rank == 1:  # AdaIN: a diagonal
             return centred * self.matrix + self.offset
         return tf.matmul(centred, self.matrix) + self.offset
+
+
+def colouring(style_stats, eps=EPS):
+    """WCT's side of a style: (its mean, its covariance^1/2), float64 (`LinearMap.wct_coloured`)."""
+    mean, cov = style_stats
+    return mean, covariance_power(cov, 0.5, eps)
+
+
+def adain_colouring(style_stats, eps=ADAIN_EPS):
+    """AdaIN's side of a style: (its channel mean, sqrt(variance + eps)), float64."""
+    mean, var = style_stats
+    return mean, _std(var, eps)
+
+
+def _std(var, eps):
+    return tf.sqrt(tf.cast(var, tf.float64) + eps)
 
 
 def whiten_colour(content_f, style_f, eps=EPS):
