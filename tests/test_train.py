@@ -199,6 +199,15 @@ def test_a_deeper_decoder_starts_from_a_lower_ones_layers_as_its_tail(data, tmp_
         decoders.load_tail(decoders.build_decoder(2, widths), 2, lower, widths)
 
 
+def test_a_stage_carried_twice_keeps_the_part_it_filled():
+    """relu3_1's steps, carried into relu4_1's file and then into relu5_1's, filled dec3_1 ... dec1_1."""
+    from nst_tf.nets.decoder_files import carried_stages
+
+    relu4 = {"stages": [{"run": "wct_relu3_1", "part": "dec3_1 ... dec1_1"}, {"run": "wct_relu4_1"}]}
+    parts = [s.get("part") for s in carried_stages(relu4, ["dec4_1", "dec3_2", "dec1_1"])]
+    assert parts == ["dec3_1 ... dec1_1", "dec4_1 ... dec1_1"]
+
+
 def test_a_shipped_models_stages_are_carried_by_a_run_started_from_it(data, tmp_path):
     first = session.train(options(data, tmp_path / "a", iterations=2), log=QUIET)
     meta = decoders.read_meta(first)

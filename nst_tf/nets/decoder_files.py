@@ -171,8 +171,9 @@ def tail_weights(path, level, widths=None):
 
 def carried_stages(meta, part=None):
     """The training stages in a decoder file's `meta` (a run's file keeps them there, a shipped one in
-    its provenance), each marked with `part` (the layer names it filled) when it filled only those."""
+    its provenance), each marked with `part` (the layer names it filled) when it filled only those;
+    a stage that already filled a smaller part (the tail of the file's own tail) keeps its part."""
     stages = meta.get("stages") or meta.get("provenance", {}).get("stages") or []
     if part:
-        stages = [{**s, "part": f"{part[0]} ... {part[-1]}"} for s in stages]
+        stages = [{**s, "part": s.get("part") or f"{part[0]} ... {part[-1]}"} for s in stages]
     return stages
