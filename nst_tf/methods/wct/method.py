@@ -152,26 +152,21 @@ class Engine:
         encoded once per engine for all of its levels (one pass to the deepest, in tiles of `core`
         px with the deepest level's margin; the style image's bytes and shape are the key; the last
         STYLE_CACHE levels x styles are kept)."""
-        style = np.ascontiguousarray(style)
-        key = (style.shape, hashlib.sha256(style.tobytes()).hexdigest())
+        style, key = style_key(style)
         if (level, key) not in self.style_cache:
             levels = sorted(self.encode)
-            layers = {lv: decoders.level_layer(lv) for lv in levels}
-            moments = {lv: transforms.Moments(self.diagonal) for lv in levels}
-            full = style.shape[1:3]
-            for box, tile in boxes(full, core, margins(levels[-1])[0]):
-                f = self.encode_levels(tf.constant(style[:, tile[0] : tile[1], tile[2] : tile[3]]))
-                for lv, layer in layers.items():
-                    moments[lv].add(rows_of(tiling.core_slice(f[layer], layer, box, tile, full)))
-            for lv in levels:
-                self.remember((lv, key), self.colour(moments[lv].result()))
+            layers = [decoders.level_layer(lv) for lv in levels]
+            reach = margins(levels[-1])[0]
+            stats, _ = feature_statistics(self.encode_levels, layers, style, core, reach, None, self.diagonal)
+            for lv, layer in zip(levels, layers):
+                self.remember((lv, key), self.colour(stats[layer][0].result()))
         return self.style_cache[(level, key)]
 
     def judged_style(self, style):
         """A (1, h, w, 3) style image's `statistics` at the STYLE_LAYERS, for the reported
         distances: once per engine (cached with the levels' colourings)."""
-        style = np.ascontiguousarray(style)
-        key = ("judged", style.shape, hashlib.sha256(style.tobytes()).hexdigest())
+        style, key = style_key(style)
+        key = ("judged", key)
         if key not in self.style_cache:
             f = self.vgg_call(tf.constant(style))
             self.remember(key, {layer: statistics(f[layer]) for layer in STYLE_LAYERS})
@@ -191,7 +186,9 @@ class Engine:
             regions = [transforms.resize_mask(m, -(-full[0] // j), -(-full[1] // j)) for m in masks]
         reach = margins(level)
         diagonal = self.diagonal
-        stats, whole = feature_statistics(encode, layer, x, core, reach[0], regions, diagonal)  # pass 1
+        by_layer = lambda t: {layer: encode(t)}  # noqa: E731
+        stats, whole = feature_statistics(by_layer, [layer], x, core, reach[0], regions, diagonal)  # pass 1
+        stats, whole = stats[layer], (whole[layer] if whole else None)
         styles = [self.style_statistics(level, s, core) for s in inputs.styles]
         if regions is None:
             blended = transforms.LinearMap.blend(
@@ -240,23 +237,31 @@ def boxes(full, core, margin):
     return tiling.tiles(*full, core, margin) if core else [((0, full[0], 0, full[1]),) * 2]
 
 
-def feature_statistics(encode, layer, image, core, margin, regions=None, diagonal=False):
-    """The moments of a (1, H, W, 3) image's features over its tiles' cores (core 0: whole): one
+def feature_statistics(encode, layers, image, core, margin, regions=None, diagonal=False):
+    """The moments of a (1, H, W, 3) image's features at `layers` (`encode(tile)` gives {layer:
+    features}) over its tiles' cores (core 0: whole), `margin` px around each: per layer, one
     `transforms.Moments(diagonal)`, or one per region (feature-resolution masks); and, untiled, the
-    features (for pass 2 to reuse), else None."""
+    features {layer: ...} (for pass 2 to reuse), else None."""
     full = image.shape[1:3]
-    stats = [transforms.Moments(diagonal) for _ in (regions or [None])]
+    stats = {layer: [transforms.Moments(diagonal) for _ in (regions or [None])] for layer in layers}
     f = None
     for box, tile in boxes(full, core, margin):
         f = encode(tf.constant(image[:, tile[0] : tile[1], tile[2] : tile[3]]))
-        rows = rows_of(tiling.core_slice(f, layer, box, tile, full))
-        if regions is None:
-            stats[0].add(rows)
-        for moments, region in zip(stats, regions or []):
-            inside = window(region, box, tiling.jump(layer), full).ravel()
-            if inside.any():
-                moments.add(tf.boolean_mask(rows, inside))
+        for layer in layers:
+            rows = rows_of(tiling.core_slice(f[layer], layer, box, tile, full))
+            if regions is None:
+                stats[layer][0].add(rows)
+            for moments, region in zip(stats[layer], regions or []):
+                inside = window(region, box, tiling.jump(layer), full).ravel()
+                if inside.any():
+                    moments.add(tf.boolean_mask(rows, inside))
     return stats, (f if not core else None)
+
+
+def style_key(style):
+    """A (1, h, w, 3) style image, contiguous, and its cache key: its shape and bytes' digest."""
+    style = np.ascontiguousarray(style)
+    return style, (style.shape, hashlib.sha256(style.tobytes()).hexdigest())
 
 
 def rows_of(f):
