@@ -64,8 +64,15 @@ def test_the_inference_map_from_gathered_moments_is_the_batched_adain():
     style_stats = transforms.Moments(diagonal=True).add(style.reshape(-1, 5)).result()
     mapped = transforms.LinearMap.adain((mean, var), style_stats)(rows).numpy().reshape(content.shape)
     np.testing.assert_allclose(mapped, np_adain(content, style), rtol=1e-4, atol=1e-3)
-    blend = transforms.LinearMap.blend([transforms.LinearMap.adain((mean, var), style_stats)] * 2, [0.3, 0.7])
-    np.testing.assert_allclose(blend(rows).numpy().reshape(content.shape), mapped, rtol=1e-5, atol=1e-4)
+    other = (style * 0.5 + 3).reshape(-1, 5)
+    other_stats = transforms.Moments(diagonal=True).add(other).result()
+    mapped_other = transforms.LinearMap.adain((mean, var), other_stats)(rows).numpy().reshape(content.shape)
+    coloured = [transforms.adain_colouring(s) for s in (style_stats, other_stats)]
+    blend = transforms.LinearMap.adain_coloured(
+        (mean, var), transforms.blend_colourings(coloured, [0.3, 0.7])
+    )
+    want = 0.3 * mapped + 0.7 * mapped_other  # interpolation of the AdaIN targets
+    np.testing.assert_allclose(blend(rows).numpy().reshape(content.shape), want, rtol=1e-5, atol=1e-3)
 
 
 def test_the_style_loss_is_the_channel_statistics_distance():

@@ -191,9 +191,7 @@ class Engine:
         stats, whole = stats[layer], (whole[layer] if whole else None)
         styles = [self.style_statistics(level, s, core) for s in inputs.styles]
         if regions is None:
-            blended = transforms.LinearMap.blend(
-                [self.transform(stats[0].result(), s) for s in styles], inputs.blend
-            )
+            blended = self.transform(stats[0].result(), transforms.blend_colourings(styles, inputs.blend))
         else:  # each region by its own statistics; a region of under 2 positions keeps the content
             maps = [self.transform(m.result(), s) if m.n >= 2 else None for m, s in zip(stats, styles)]
         out = np.empty_like(x)

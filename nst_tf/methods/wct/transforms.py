@@ -103,7 +103,7 @@ def colour(whitened, style_f, eps=EPS):
 class LinearMap:
     """Features -> (x - content_mean) M + offset, float32: WCT (whitening then colouring, folded
     into M = C_c^-1/2 C_s^1/2), AdaIN (M diagonal, kept as the vector of its diagonal: each
-    channel scaled by sigma_s / sigma_c), or a weighted sum of maps of one kind (a blend of styles)."""
+    channel scaled by sigma_s / sigma_c), and a blend of styles by `blend_colourings`."""
 
     def __init__(self, content_mean, matrix, offset):
         self.content_mean = tf.cast(content_mean, tf.float32)
@@ -134,12 +134,6 @@ class LinearMap:
         (content_mean, content_var), (style_mean, style_std) = content_stats, coloured
         return cls(content_mean, style_std / _std(content_var, eps), style_mean)
 
-    @classmethod
-    def blend(cls, maps, weights):
-        """sum weights[i] * maps[i](x), as one map (all maps share the content's mean)."""
-        matrix = tf.add_n([w * m.matrix for m, w in zip(maps, weights)])
-        return cls(maps[0].content_mean, matrix, tf.add_n([w * m.offset for m, w in zip(maps, weights)]))
-
     def __call__(self, rows):
         """(N, C) rows -> (N, C) float32."""
         centred = tf.cast(rows, tf.float32) - self.content_mean
@@ -158,6 +152,14 @@ def adain_colouring(style_stats, eps=ADAIN_EPS):
     """AdaIN's side of a style: (its channel mean, sqrt(variance + eps)), float64."""
     mean, var = style_stats
     return mean, _std(var, eps)
+
+
+def blend_colourings(coloured, weights):
+    """Several styles' `colouring`s (or `adain_colouring`s) as one: the weighted sums of their means
+    and of their covariance^1/2 (standard deviations). The map from it is the weighted sum of the
+    styles' maps (each is linear in its colouring, all share the content's side), so a blend
+    whitens the content once instead of once per style."""
+    return tuple(tf.add_n([w * tf.cast(c[i], tf.float64) for c, w in zip(coloured, weights)]) for i in (0, 1))
 
 
 def _std(var, eps):
@@ -189,13 +191,15 @@ def blend(transformed, content_f, alpha):
 
 def blend_styles(content_f, style_fs, weights, eps=EPS):
     """Several styles: the sum of weights[i] * whiten_colour(content_f, style_fs[i]) (the paper's
-    interpolation), as one `LinearMap.blend`; the weights are used as given (normalise them to sum 1)."""
+    interpolation), as one map from the styles' `blend_colourings` (the content whitened once); the
+    weights are used as given (normalise them to sum 1)."""
     if len(style_fs) != len(weights) or not style_fs:
         raise ValueError(f"give one weight per style: {len(style_fs)} styles, {len(weights)} weights")
     rows = _rows(content_f, tf.float32)
-    content_stats = mean_and_covariance(rows)
-    maps = [LinearMap.wct(content_stats, mean_and_covariance(s), eps) for s in style_fs]
-    return tf.reshape(LinearMap.blend(maps, weights)(rows), tf.shape(content_f))
+    coloured = blend_colourings([colouring(mean_and_covariance(s), eps) for s in style_fs], weights)
+    return tf.reshape(
+        LinearMap.wct_coloured(mean_and_covariance(rows), coloured, eps)(rows), tf.shape(content_f)
+    )
 
 
 def resize_mask(mask, height, width):
