@@ -299,7 +299,7 @@ def test_training_starts_from_a_given_decoder_and_refuses_what_does_not_fit(data
     assert record["init_from"]["path"] == str(start)
     first = session.train(options(data, tmp_path / "s1", iterations=2), log=QUIET)
     second = session.train(
-        options(data, tmp_path / "s2", iterations=1, crop=48, init_from=str(first)), log=QUIET
+        options(data, tmp_path / "s2", iterations=1, crop=48, init_from=str(first), style_hue=0.25), log=QUIET
     )
     carried = decoders.read_meta(second)["stages"]  # a later session goes on with other settings
     assert [(s["steps"], s["crop"]) for s in carried] == [(2, 32), (1, 48)]
@@ -313,6 +313,10 @@ def test_training_starts_from_a_given_decoder_and_refuses_what_does_not_fit(data
         session.train(options(data, tmp_path / "bad", init_from=str(tmp_path / "l2.npz")), log=QUIET)
     with pytest.raises(SettingError, match="style_weight"):
         session.train(options(data, tmp_path / "w", method="wct", level=2, style_weight=3.0), log=QUIET)
+    with pytest.raises(SettingError, match="style_hue"):
+        session.train(options(data, tmp_path / "w", method="wct", level=2, style_hue=0.2), log=QUIET)
+    with pytest.raises(SettingError, match="style_hue=0.7"):
+        options(data, tmp_path / "w", style_hue=0.7).validate()
     photos_only = tmp_path / "photos.json"
     listed = json.loads((data / "manifest.json").read_text())["files"]
     photos_only.write_text(

@@ -325,6 +325,22 @@ def test_pipeline_gives_seeded_random_crops_in_0_255(tmp_path):
         pipeline.batches(manifest, crop=32, short_side=(16, 24))
 
 
+def test_pipeline_hue_rotates_the_same_crops_by_seeded_amounts(tmp_path):
+    from nst_tf.data import pipeline
+
+    manifest = write_manifest(tmp_path, [(60, 40), (50, 70), (64, 64)])
+    take = lambda hue: np.stack([b.numpy() for b in pipeline.batches(  # noqa: E731
+        manifest, batch_size=2, crop=16, short_side=(16, 24), seed=3, hue=hue).take(2)])  # fmt: skip
+    plain, turned = take(0.0), take(0.4)
+    np.testing.assert_array_equal(take(0.4), turned)  # seeded
+    assert np.abs(turned - plain).mean() > 1  # the colours move ...
+    # ... on the same crops: a hue rotation keeps each pixel's value (its largest channel)
+    np.testing.assert_allclose(turned.max(-1), plain.max(-1), atol=0.5)
+    assert turned.min() >= 0 and turned.max() <= 255.5
+    with pytest.raises(SettingError, match="hue"):
+        pipeline.batches(manifest, hue=0.7)
+
+
 def test_assemble_again_removes_only_its_own_files_no_longer_listed(fake, tmp_path):
     out = tmp_path / "out"
     first = assemble(fake, out)

@@ -43,10 +43,12 @@ def decode(path):
     return tf.cast(tf.ensure_shape(image, [None, None, 3]), tf.float32)
 
 
-def augment(image, seed, crop=CROP, short_side=SHORT_SIDE):
+def augment(image, seed, crop=CROP, short_side=SHORT_SIDE, hue=0.0):
     """Scale `image` so its short side is a random length in `short_side` (and at least `crop`),
-    crop a random `crop` x `crop` square, flip it left-right half the time; all drawn from `seed`
-    (a shape [2] int tensor), so the same seed gives the same crop."""
+    crop a random `crop` x `crop` square, flip it left-right half the time, and with `hue` > 0
+    rotate its hues by a random fraction of the colour circle in [-hue, hue]; all drawn from `seed`
+    (a shape [2] int tensor), so the same seed gives the same crop (and, the hue's seed being
+    folded in apart, the same crop as with no hue)."""
     scale_seed, crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     short = tf.random.stateless_uniform([], scale_seed, short_side[0], short_side[1] + 1, tf.int32)
     hw = tf.cast(tf.shape(image)[:2], tf.float32)
@@ -55,7 +57,11 @@ def augment(image, seed, crop=CROP, short_side=SHORT_SIDE):
     image = tf.image.resize(image, size, method="bilinear", antialias=True)
     image = tf.image.stateless_random_crop(image, [crop, crop, 3], crop_seed)
     image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    return tf.clip_by_value(image, 0.0, 255.0)  # (crop, crop, 3)
+    image = tf.clip_by_value(image, 0.0, 255.0)
+    if hue > 0:
+        hue_seed = tf.random.experimental.stateless_fold_in(seed, 3)
+        image = tf.image.stateless_random_hue(image / 255.0, hue, hue_seed) * 255.0
+    return image  # (crop, crop, 3)
 
 
 def batches(
@@ -67,6 +73,7 @@ def batches(
     short_side=SHORT_SIDE,
     seed=0,
     epochs=None,
+    hue=0.0,
 ):
     """Batches of random crops of a manifest's images: (batch_size, crop, crop, 3) float32 RGB 0-255.
 
@@ -82,6 +89,7 @@ def batches(
       short_side: (low, high) range of the short side before cropping.
       seed: the seed of every random choice.
       epochs: passes over the files; None: forever.
+      hue: the largest random hue rotation, a fraction of the colour circle in [0, 0.5] (0: none).
 
     Raises:
       SettingError: a manifest without such files, or sizes that cannot work.
@@ -90,6 +98,8 @@ def batches(
         raise SettingError("short_side", f"give low <= high, both at least the crop ({crop})", short_side)
     if batch_size < 1:
         raise SettingError("batch_size", "give at least 1", batch_size)
+    if not 0.0 <= hue <= 0.5:
+        raise SettingError("hue", "give a fraction of the colour circle in [0, 0.5]", hue)
     files = tf.constant(manifest_files(manifest, kind, split))
     n = int(files.shape[0])
 
@@ -100,7 +110,7 @@ def batches(
         return tf.data.Dataset.from_tensor_slices(tf.gather(files, order))
 
     def crop_of(i, path):  # the i-th image of the stream, scaled, cropped and flipped by (seed, i)
-        return augment(decode(path), tf.stack([tf.constant(seed, tf.int64), i]), crop, short_side)
+        return augment(decode(path), tf.stack([tf.constant(seed, tf.int64), i]), crop, short_side, hue)
 
     passes = tf.data.Dataset.counter() if epochs is None else tf.data.Dataset.range(epochs)
     stream = passes.flat_map(epoch).enumerate()

@@ -48,7 +48,14 @@ class Trainer:
         crop = options.crop
         streams = [  # a batch of each kind the task trains on (photos; AdaIN: and styles) a step
             pipeline.batches(
-                options.data, kind, "train", options.batch_size, crop, (crop, 2 * crop), options.seed + i
+                options.data,
+                kind,
+                "train",
+                options.batch_size,
+                crop,
+                (crop, 2 * crop),
+                options.seed + i,
+                hue=options.style_hue if kind == "style" else 0.0,
             )
             for i, kind in enumerate(getattr(task, "data_kinds", ("photo",)))
         ]

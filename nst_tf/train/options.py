@@ -44,6 +44,11 @@ class TrainOptions:
     style_weight: float = _field(
         STYLE_WEIGHT, "adain: weight of the style loss against the content loss (both relative)."
     )
+    style_hue: float = _field(
+        0.0,
+        "adain: rotate each style crop's hues by a random fraction of the colour circle up to this "
+        "(0-0.5; 0: none): more distinct palettes from the same styles.",
+    )
     init_from: str | None = _field(
         None,
         "Start the network from this trained model file: the same network (to go on in another "
@@ -64,6 +69,10 @@ class TrainOptions:
         if self.crop < 16 or self.crop % 16:
             raise SettingError(
                 "crop", "must be a multiple of 16 (the deepest decoder upsamples 16x)", self.crop
+            )
+        if not 0.0 <= self.style_hue <= 0.5:
+            raise SettingError(
+                "style_hue", "must be a fraction of the colour circle in [0, 0.5]", self.style_hue
             )
         if self.precision not in precision.PRECISIONS:
             raise SettingError(

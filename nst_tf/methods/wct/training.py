@@ -97,6 +97,8 @@ class Task:
             raise SettingError("level", "must be 1..5 (the decoder after relu1_1 ... relu5_1)", options.level)
         if options.style_weight != STYLE_WEIGHT:
             raise SettingError("style_weight", "{setting} is AdaIN's; WCT's decoders have no style loss")
+        if options.style_hue:
+            raise SettingError("style_hue", "{setting} is AdaIN's; WCT's decoders train on photos only")
         return f"wct_relu{options.level}_1"
 
     def build(self, options, vgg_weights, precision):
