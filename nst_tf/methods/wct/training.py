@@ -12,7 +12,9 @@ from nst_tf.errors import SettingError
 from nst_tf.methods.wct.config import ENCODER_POOLING
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets.vgg import build_vgg
-from nst_tf.train.options import STYLE_WEIGHT
+from nst_tf.train.options import TrainOptions
+
+ADAIN_ONLY = ("style_weight", "style_hue")  # settings of AdaIN's training a WCT run refuses
 
 FEATURE_WEIGHT = 1.0  # the 1:1 pixel and feature loss
 
@@ -95,10 +97,9 @@ class Task:
             )
         if options.level not in decoders.LEVELS:
             raise SettingError("level", "must be 1..5 (the decoder after relu1_1 ... relu5_1)", options.level)
-        if options.style_weight != STYLE_WEIGHT:
-            raise SettingError("style_weight", "{setting} is AdaIN's; WCT's decoders have no style loss")
-        if options.style_hue:
-            raise SettingError("style_hue", "{setting} is AdaIN's; WCT's decoders train on photos only")
+        for name in ADAIN_ONLY:  # WCT's decoders train on photos alone: no style loss, no styles
+            if getattr(options, name) != getattr(TrainOptions, name):
+                raise SettingError(name, "{setting} is AdaIN's; WCT's decoders train on photos alone")
         return f"wct_relu{options.level}_1"
 
     def build(self, options, vgg_weights, precision):
