@@ -240,7 +240,9 @@ def test_assemble_dedupes_filters_and_records_every_file(fake, tmp_path):
         assert record["file"].startswith({"photo": "photos/", "style": "styles/"}[record["kind"]])
         assert sha(written) == record["sha256"] and list(Image.open(written).size) == record["size"]
     assert json.loads((tmp_path / "out" / "manifest.json").read_text()) == manifest
-    assert manifest["counts"] == {"photo": {"train": 4, "heldout": 1}, "style": {"train": 1, "heldout": 1}}
+    tally = {kind: {split: sum(r["kind"] == kind and r["split"] == split for r in manifest["files"])
+                    for split in ("train", "heldout")} for kind in ("photo", "style")}  # fmt: skip
+    assert manifest["counts"] == tally and tally["style"] == {"train": 1, "heldout": 1}  # two: one of each
 
 
 def test_assemble_again_gives_the_same_manifest_and_split(fake, tmp_path):
@@ -249,17 +251,20 @@ def test_assemble_again_gives_the_same_manifest_and_split(fake, tmp_path):
     assert first["files"] == again["files"] and first["counts"] == again["counts"]
 
 
-def test_split_holds_out_a_seeded_share_of_each_kind():
+def test_split_holds_out_a_seeded_share_of_each_kind_and_adding_pictures_moves_none():
     items = [SimpleNamespace(member=SimpleNamespace(kind=kind), sha256=f"{kind}{i}")
-             for kind in ("photo", "style") for i in range(40)]  # fmt: skip
+             for kind in ("photo", "style") for i in range(400)]  # fmt: skip
     splits = asm.split(items, seed=0, heldout=0.1)
     held = {kind: {p.sha256 for p in items if p.member.kind == kind and splits[id(p)] == "heldout"}
             for kind in ("photo", "style")}  # fmt: skip
-    assert [len(held[k]) for k in held] == [4, 4]
+    assert all(25 <= len(held[k]) <= 55 for k in held), held  # about 40 of each 400
     assert asm.split(items, seed=0, heldout=0.1) == splits
+    fewer = items[:150] + items[400:550]  # the same pictures without the others: none changes its split
+    assert asm.split(fewer, seed=0, heldout=0.1) == {id(p): splits[id(p)] for p in fewer}
     other = asm.split(items, seed=1, heldout=0.1)
     assert {p.sha256 for p in items if other[id(p)] == "heldout"} != held["photo"] | held["style"]
     assert set(asm.split(items[:1], seed=0, heldout=0.1).values()) == {"train"}  # one picture: trained on
+    assert sorted(asm.split(items[:2], seed=0, heldout=1e-9).values()) == ["heldout", "train"]  # one held
 
 
 def test_assemble_settings_fail_before_anything_is_fetched(tmp_path):

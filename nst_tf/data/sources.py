@@ -132,6 +132,27 @@ SKIMAGE = "skimage/data"
 PD_SITE = "public domain (public-domain-image.com, per the docstring of {})"
 TUXTYPE = ("GPL-2 (the package's licence; its images README says the photos not drawn by the author are "
            "public domain, from NOAA and the U.S. Fish and Wildlife Service)")
+WESNOTH = "usr/share/games/wesnoth/1.16/data"
+WESNOTH_LICENCE = "GPL-2+ (Battle for Wesnoth's art, per the package's copyright file)"
+WESNOTH_AUTHOR = "The Battle for Wesnoth Project"
+# Painted story art of The Battle for Wesnoth (its campaign maps are left out: one parchment map drawn
+# over again, and route overlays on transparency): (package, archive SHA-256, file patterns).
+WESNOTH_PACKAGES = (
+    ("wesnoth-1.16-data", "1012b964bd412a6770685e3324ae3b61e176caff7846192d1ee63d55cd621e26",
+     ("core/images/story/*.jpg", "core/images/maps/background.jpg")),
+    ("wesnoth-1.16-httt", "05b16a3f8f8204278794aae14d8e6a7c95d2b2faef7337c4997c827a146d1bbd",
+     ("campaigns/*/images/story/arrival_of_the_heir.png",)),
+    ("wesnoth-1.16-l", "5383c79046df6121929bc36a8ec3f970ab4cf9c1239ed9b31868201c27f4266d",
+     ("campaigns/*/images/story/*.jpg",)),
+    ("wesnoth-1.16-sota", "fa44304ff53d259f3c5fe13c03cb8166e55e9c307807d1a5663048c396645ba6",
+     ("campaigns/*/images/story/*.jpg",)),
+    ("wesnoth-1.16-trow", "b5009e964ac7157a46d50de911e4f56f5bb4389d60b82a513b5f382671d180d7",
+     ("campaigns/*/images/story/*.jpg",)),
+    ("wesnoth-1.16-ttb", "d0d45693665305191488553ade8dc1d0aa26ab17d4bffae3bf6969db4a766329",
+     ("campaigns/*/images/story/*.png",)),
+)
+EDU = "2.12.4-1~deb12u1"  # debian-edu-artwork's version
+KODI_ESTUARY = "usr/share/kodi/addons/skin.estuary/extras/backgrounds"
 
 SOURCES = (
     _deb("mate-backgrounds", "1.26.0-1", "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04",
@@ -174,6 +195,27 @@ SOURCES = (
          [Rule(f"{OPENCV}/{name}", "photo", *OPENCV_LICENCE) for name in OPENCV_PHOTOS]),
     _deb("mypaint-data-extras", "2.0.1-9", "9d5971baa5eb411309940ea2cfe11aa7f6ec2c39e7f9ecd2bbef81fc6404b1d1",
          [Rule("usr/share/mypaint/backgrounds/*", "style")]),
+    *(_deb(name, "1:1.16.9-1", sha256,
+           [Rule(f"{WESNOTH}/{pattern}", "style", WESNOTH_LICENCE, WESNOTH_AUTHOR) for pattern in patterns])
+      for name, sha256, patterns in WESNOTH_PACKAGES),
+    _deb("krita-data", "1:5.1.5+dfsg-2+deb12u1",
+         "fa4092f3214e406c9354982b45709dc6e4696b940592177e1ea4414357053b47",
+         [Rule("usr/share/krita/patterns/*.png", "style")]),
+    _deb("kodi-data", "2:20.1+dfsg-1", "acecf3740d507edc4e9c943daf6155e24f82be83daf3fe423c54425ae5ff6a76",
+         [Rule(f"{KODI_ESTUARY}/*.jpg", "style", "CC-BY-SA-4.0", "phil65 & Piers (Team Kodi)")]),
+    _deb("xfdesktop4-data", "4.18.1-1", "c7231a78ba5b0bbcbd1b9457ad770be9881e09eb4ecf7f7e7afe1979ba2656dc",
+         [Rule("usr/share/backgrounds/xfce/*", "style")]),
+    _deb("sway-backgrounds", "1.7-6", "bbd637e4a27eb305beb88f2a5ba34ab53f86b2027066ffe3ed814d6b221220b5",
+         [Rule("usr/share/backgrounds/sway/*", "style")]),
+    *(_deb(f"debian-edu-artwork-{theme}", version, sha256,
+           [Rule(f"usr/share/plymouth/themes/debian-edu-{theme}/background.png", "style"),
+            Rule(f"usr/share/desktop-base/debian-edu-{theme}-theme/grub/grub-16x9.png", "style")])
+      for theme, version, sha256 in (
+          ("buster", EDU, "03fefc1de6c75cb4ea99bc710abcd2b7153fbdc5c7e99cefc27217c57d362aab"),
+          ("emerald", EDU, "96c30a0bdf23957f4ea96050ef72c0b9ff10dd738815689838b496e85e61f19c"),
+          ("homeworld", EDU, "e5755083c6da25fb9125a26e6d25586dcc53ffe68ec7069d952936e64a43a846"),
+          ("softwaves", EDU, "412745e9063dad619f2802d38d90cde626d21a59e01fd47a360e279d3b132b02"),
+          ("spacefun", "20220131-1", "5f71f887db413d95ebd772676e1e88276f2af5e0c4b858b102e8eb0fbf84f59f"))),
     _wheel("scikit-image", "scikit-image", "0.26.0",
            "74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
            [Rule(f"{SKIMAGE}/astronaut.png", "photo", "public domain (no known copyright restrictions)",
