@@ -252,7 +252,7 @@ def test_assemble_again_gives_the_same_manifest_and_split(fake, tmp_path):
 
 
 def test_split_holds_out_a_seeded_share_of_each_kind_and_adding_pictures_moves_none():
-    items = [SimpleNamespace(member=SimpleNamespace(kind=kind), sha256=f"{kind}{i}")
+    items = [SimpleNamespace(member=SimpleNamespace(kind=kind, source="s", family=""), sha256=f"{kind}{i}")
              for kind in ("photo", "style") for i in range(400)]  # fmt: skip
     splits = asm.split(items, seed=0, heldout=0.1)
     held = {kind: {p.sha256 for p in items if p.member.kind == kind and splits[id(p)] == "heldout"}
@@ -265,6 +265,13 @@ def test_split_holds_out_a_seeded_share_of_each_kind_and_adding_pictures_moves_n
     assert {p.sha256 for p in items if other[id(p)] == "heldout"} != held["photo"] | held["style"]
     assert set(asm.split(items[:1], seed=0, heldout=0.1).values()) == {"train"}  # one picture: trained on
     assert sorted(asm.split(items[:2], seed=0, heldout=1e-9).values()) == ["heldout", "train"]  # one held
+    # a wallpaper's light and dark versions: one held out, the other too
+    light, dark = next((p, items[i + 1]) for i, p in enumerate(items[:399]) if splits[id(p)] == "heldout"
+                       and splits[id(items[i + 1])] == "train")  # fmt: skip
+    light.member = dark.member = SimpleNamespace(kind=light.member.kind, source="s", family="Kay")
+    again = asm.split(items, seed=0, heldout=0.1)
+    assert again[id(light)] == again[id(dark)] == "heldout"
+    assert sum(v == "heldout" for v in again.values()) == sum(v == "heldout" for v in splits.values()) + 1
 
 
 def test_assemble_settings_fail_before_anything_is_fetched(tmp_path):

@@ -9,6 +9,7 @@ is kept. The example inputs of jcjohnson/neural-style and the images of ../share
 evaluation images: never kept.
 """
 
+import collections
 import dataclasses
 import hashlib
 import io
@@ -246,8 +247,10 @@ def dedupe(pictures, dropped):
 def split(pictures, seed, heldout):
     """{id(picture): "train" | "heldout"}: a picture is held out when the seeded hash of its content,
     read as a fraction of 1, is below `heldout`, so adding or removing a source never moves another
-    picture between the splits; of a kind with two or more pictures and none below, the lowest is, and
-    of a kind all below, the highest is trained on."""
+    picture between the splits; a picture of a family (a wallpaper's light and dark versions) one of
+    which is held out is held out too, so no version of a held-out picture is trained on; of a kind
+    with two or more pictures and none held out, the lowest is, and of a kind all held out, the
+    highest is trained on."""
     splits = {}
     for kind in src.KINDS:
         group = [p for p in pictures if p.member.kind == kind]
@@ -255,6 +258,12 @@ def split(pictures, seed, heldout):
         held = {i for share, i in ranked if share < heldout}
         if not held and heldout > 0 and len(group) > 1:
             held = {ranked[0][1]}
+        families = collections.defaultdict(set)
+        for i, p in enumerate(group):
+            if p.member.family:
+                families[p.member.source, p.member.family].add(i)
+        for members in families.values():
+            held |= members if members & held else set()
         if group and len(held) == len(group):
             held.discard(ranked[-1][1])
         splits.update({id(p): "heldout" if i in held else "train" for i, p in enumerate(group)})

@@ -73,7 +73,8 @@ class Rule:
 class Source:
     """One pinned package: `registry` "debian" or "pypi", the archive's `sha256`, `rules` (the first
     match decides a file), `licence` where the copyright file names none for a file, and `group`: a
-    regex whose match names one picture shipped in several sizes (only the largest is kept)."""
+    regex whose match names one picture shipped in several sizes (only the largest is kept); its first
+    capture names the picture's family (a wallpaper's light and dark versions), which share a split."""
 
     name: str
     registry: str
@@ -96,6 +97,7 @@ class Member:
     author: str
     file: Path
     group: str = ""
+    family: str = ""
 
 
 # fmt: off
@@ -373,8 +375,9 @@ def _member(source, path, file, paragraphs):
     licence, author = licence_of(path, paragraphs)
     match = re.search(source.group, path) if source.group else None
     group = "/".join(match.groups()) if match else ""
+    family = match.group(1) if match and match.groups() else group
     licence = rule.licence or licence or source.licence
-    return Member(source.name, path, rule.kind, licence, rule.author or author, file, group)
+    return Member(source.name, path, rule.kind, licence, rule.author or author, file, group, family)
 
 
 def _rule(source, path):
