@@ -8,7 +8,7 @@ and style losses of the training (`nst_tf.methods.adain.training.adain_losses`).
 training styles: the ratio of the held-out mean style loss to the training styles' says how much
 of what the decoder learnt holds for styles it has not seen (1 = all of it). A decoder that
 memorised its styles shows a large ratio; more styles in the data, not more steps, is then what
-helps. Results go to bench/results/adain_styles.json.
+helps. Results go to bench/results/adain_styles.json (`--out` another file).
 """
 
 import argparse
@@ -42,6 +42,7 @@ def main():
     parser.add_argument("--train_styles", type=int, default=9)
     parser.add_argument("--side", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", default=str(OUT), help="the results file")
     args = parser.parse_args()
 
     used = precision.resolve("auto")
@@ -73,11 +74,13 @@ def main():
     ratio = mean["heldout"] / mean["train"]
     print(f"mean style loss: held-out {mean['heldout']:.3f}, training styles {mean['train']:.3f}", end="")
     print(f": ratio {ratio:.2f}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
         json.dumps(
             {
                 "decoder": str(args.decoder),
+                "data": str(args.data),
                 "precision": used,
                 "photos": [Path(p).name for p in photo_paths],
                 "side": args.side,
@@ -89,7 +92,7 @@ def main():
             indent=1,
         )
     )
-    print(f"wrote {OUT}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
