@@ -71,9 +71,17 @@ def sources_section(manifest):
     return ["## Sources", "", *table(header, rows), ""]
 
 
+def holders(copyright, most=4):
+    """A copyright line with at most `most` holders; a package-wide list of hundreds is cut short."""
+    names = copyright.split("; ")
+    if len(names) <= most:
+        return copyright
+    return "; ".join(names[:most]) + f"; and {len(names) - most} more (the package's copyright file)"
+
+
 def files_section(manifest):
-    rows = [[f"`{r['file']}`", r["split"], r["source"], f"`{r['path']}`", r["licence"], r["copyright"]]
-            for r in manifest["files"]]  # fmt: skip
+    rows = [[f"`{r['file']}`", r["split"], r["source"], f"`{r['path']}`", r["licence"],
+             holders(r["copyright"])] for r in manifest["files"]]  # fmt: skip
     return [
         "## Every file",
         "",
