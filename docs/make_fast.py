@@ -386,7 +386,8 @@ def render(args):
 
 PAGE_HEAD = """# Fast methods: WCT and AdaIN beside the optimisation
 
-Made by `docs/make_fast.py`. Held-out photos and styles (none of them trained any decoder), each
+Made by `docs/make_fast.py`. Held-out photos and styles (none of them trained any decoder; Kay's
+dark version did train AdaIN's, see below), each
 pair at 512 px by `--preset quality` (the optimisation) and by each fast method. Distances as
 `nst_tf.app.metrics` defines them: style distance S (the channel means and standard deviations at
 relu1_1 ... relu4_1, against the style's) and content distance (relu4_1 features, relative to the
