@@ -263,7 +263,8 @@ def split(pictures, seed, heldout):
             if p.member.family:
                 families[p.member.source, p.member.family].add(i)
         for members in families.values():
-            held |= members if members & held else set()
+            if members & held:
+                held |= members
         if group and len(held) == len(group):
             held.discard(ranked[-1][1])
         splits.update({id(p): "heldout" if i in held else "train" for i, p in enumerate(group)})

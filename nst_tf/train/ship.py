@@ -24,6 +24,7 @@ import numpy as np
 
 from nst_tf import files, images, precision
 from nst_tf.errors import SettingError, one_line_exit
+from nst_tf.train.session import STAGE_SETTINGS
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MAX_FILE_BYTES = 16 * 1024 * 1024  # the brief's limit per shipped file
@@ -179,7 +180,7 @@ def summary(record):
     """What a models folder keeps of a run's provenance.json."""
     sessions = record.get("sessions", [])
     settings = record.get("settings", {})
-    keep = ("iterations", "batch_size", "crop", "learning_rate", "seed", "precision", "style_weight")
+    keep = ("iterations", *STAGE_SETTINGS)
     return {
         "run": record.get("run"),
         "task": record.get("task", {}).get("network"),
@@ -276,7 +277,9 @@ def stage_lines(book):
         shown = "; then ".join(
             stage_origin(s, own)
             + f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
-            f"{s['learning_rate']:g}, {s['precision']} ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
+            f"{s['learning_rate']:g}, {s['precision']}"
+            + (f", style hue {s['style_hue']:g}" if s.get("style_hue") else "")
+            + f" ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
             for s in stages
         )
         lines += ["", f"`{name}` was trained in stages: {shown}."]
