@@ -59,7 +59,8 @@ def test_the_inference_map_from_gathered_moments_is_the_batched_adain():
     for start in range(0, 72, 20):  # in pieces, as tiles are gathered
         moments.add(rows[start : start + 20], chunk=7)
     mean, var = moments.result()
-    np.testing.assert_allclose(var.numpy(), rows.astype(np.float64).var(0, ddof=1), rtol=1e-9)
+    # float32 rows: each chunk's sums in float32 (~1e-7 relative), the totals in float64
+    np.testing.assert_allclose(var.numpy(), rows.astype(np.float64).var(0, ddof=1), rtol=1e-6)
     np.testing.assert_allclose(mean.numpy(), rows.mean(0), rtol=1e-6)
     style_stats = transforms.Moments(diagonal=True).add(style.reshape(-1, 5)).result()
     mapped = transforms.LinearMap.adain((mean, var), style_stats)(rows).numpy().reshape(content.shape)

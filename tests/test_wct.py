@@ -99,6 +99,22 @@ def test_strength_blends_and_zero_gives_the_content_back():
         transforms.blend(moved, content, 1.5)
 
 
+def test_the_strength_folded_into_the_map_is_the_blend_and_zero_is_the_identity():
+    """The engine applies alpha * T(x) + (1 - alpha) * x as one affine map (`with_strength`)."""
+    rng = np.random.default_rng(6)
+    content, style = correlated(rng, 300, 6, 3.0, 20.0), correlated(rng, 200, 6, 0.5, -3.0)
+    rows = content.reshape(-1, 6)
+    stats = transforms.mean_and_covariance(content), transforms.mean_and_covariance(style)
+    full = transforms.LinearMap.wct(*stats)
+    np.testing.assert_array_equal(full.with_strength(0.0)(rows).numpy(), rows)  # exactly the content
+    assert full.with_strength(1.0) is full
+    for alpha in (0.3, 0.8):
+        want = transforms.blend(full(rows), rows, alpha).numpy()
+        np.testing.assert_allclose(full.with_strength(alpha)(rows).numpy(), want, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        full.with_strength(-0.1)
+
+
 def test_styles_blend_by_their_weights():
     rng = np.random.default_rng(4)
     content, s1, s2 = (correlated(rng, 60, 3, k) for k in (1.0, 2.0, 0.3))
@@ -383,3 +399,15 @@ def test_an_engine_encodes_a_style_once_for_all_its_levels(wct_inputs):
         cached_mean, cached_root = engine.style_statistics(level, s, 0)
         np.testing.assert_allclose(cached_mean, mean, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(cached_root, root, rtol=1e-5, atol=1e-5)
+
+
+def test_the_decoders_padding_and_upsampling_are_tf_pads_and_keras_ones():
+    """The faster layers (slices and concatenations, a broadcast) give exactly the same numbers."""
+    x = tf.random.normal([2, 7, 9, 5], seed=3)
+    for p in (1, 2, 3):
+        want = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+        np.testing.assert_array_equal(decoders.ReflectionPad2D(p)(x).numpy(), want.numpy())
+    want = tf.keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+    np.testing.assert_array_equal(decoders.Upsample2D()(x).numpy(), want.numpy())
+    model = decoders.build_decoder(2, precision="bfloat16")
+    assert model(tf.zeros([1, 5, 6, 128])).shape == (1, 10, 12, 3)

@@ -190,10 +190,15 @@ class Engine:
         stats, whole = feature_statistics(by_layer, [layer], x, core, reach[0], regions, diagonal)  # pass 1
         stats, whole = stats[layer], (whole[layer] if whole else None)
         styles = [self.style_statistics(level, s, core) for s in inputs.styles]
+        # the transform and the strength blend as one affine map (`LinearMap.with_strength`)
         if regions is None:
-            blended = self.transform(stats[0].result(), transforms.blend_colourings(styles, inputs.blend))
+            coloured = transforms.blend_colourings(styles, inputs.blend)
+            blended = self.transform(stats[0].result(), coloured).with_strength(settings.strength)
         else:  # each region by its own statistics; a region of under 2 positions keeps the content
-            maps = [self.transform(m.result(), s) if m.n >= 2 else None for m, s in zip(stats, styles)]
+            maps = [
+                self.transform(m.result(), s).with_strength(settings.strength) if m.n >= 2 else None
+                for m, s in zip(stats, styles)
+            ]
         out = np.empty_like(x)
         for box, tile in boxes(full, core, reach[0] + reach[1]):  # pass 2: transform, decode, keep the core
             f = (
@@ -201,15 +206,18 @@ class Engine:
                 if whole is not None
                 else encode(tf.constant(x[:, tile[0] : tile[1], tile[2] : tile[3]]))
             )
-            rows = rows_of(f)
-            if regions is None:
-                moved = blended(rows)
-            else:
-                moved = rows
-                for region, transform in zip(regions, maps):
-                    if transform is not None:
-                        moved = tf.where(window(region, tile, j, full).reshape(-1, 1), transform(rows), moved)
-            f_t = transforms.blend(tf.reshape(moved, f.shape), f, settings.strength)
+            f_t = f  # strength 0: the features as encoded
+            if settings.strength > 0:
+                rows = rows_of(f)
+                if regions is None:
+                    moved = blended(rows)
+                else:
+                    moved = rows
+                    for region, transform in zip(regions, maps):
+                        if transform is not None:
+                            inside = window(region, tile, j, full).reshape(-1, 1)
+                            moved = tf.where(inside, transform(rows), moved)
+                f_t = tf.reshape(moved, f.shape)
             y = decoders.crop_to(self.decode[level](f_t), tile[1] - tile[0], tile[3] - tile[2]).numpy()
             (y0, y1, x0, x1), (ty0, _, tx0, _) = box, tile
             out[:, y0:y1, x0:x1] = y[:, y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0]
