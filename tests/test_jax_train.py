@@ -109,6 +109,14 @@ def test_adam_is_keras_adam():
         opt.apply_gradients([(tf.constant(g), var)])
         p, moments = jt.adam_update(p, moments, {"w": jnp.asarray(g)}, i + 1, 0.01)
     np.testing.assert_allclose(np.asarray(p["w"]), var.numpy(), rtol=1e-5, atol=1e-6)
+    # --lr_decay: the training loop's Keras schedule, lr / (1 + decay t) at the t-th step (0-based)
+    var = tf.Variable(start)
+    opt = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.InverseTimeDecay(0.01, 1, 0.5))
+    p, moments = {"w": jnp.asarray(start)}, ({"w": jnp.zeros((3, 5))},) * 2
+    for i, g in enumerate(grads):
+        opt.apply_gradients([(tf.constant(g), var)])
+        p, moments = jt.adam_update(p, moments, {"w": jnp.asarray(g)}, i + 1, 0.01 / (1 + 0.5 * i))
+    np.testing.assert_allclose(np.asarray(p["w"]), var.numpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -90,19 +90,28 @@ def decoder_weights(path):
 
 
 def test_an_interrupted_run_resumed_takes_exactly_the_steps_of_an_uninterrupted_one(data, tmp_path):
-    whole = session.train(options(data, tmp_path / "whole", iterations=4), log=QUIET)
+    """With a decaying rate (--lr_decay): its step count is part of the saved state."""
+
+    def options_decaying(data, out, **changes):
+        return options(data, out, **{"lr_decay": 0.3, **changes})
+
+    whole = session.train(options_decaying(data, tmp_path / "whole", iterations=4), log=QUIET)
 
     def stop_after_two(step):
         if step.iteration == 2:
             os.kill(os.getpid(), signal.SIGTERM)  # as a job system stops it: the loop stops after this step
 
     with pytest.raises(session.Interrupted, match="interrupted after step 2"):
-        session.train(options(data, tmp_path / "cut", iterations=4), log=QUIET, show=stop_after_two)
+        session.train(options_decaying(data, tmp_path / "cut", iterations=4), log=QUIET, show=stop_after_two)
     with pytest.raises(SettingError, match="already holds this run"):
-        session.train(options(data, tmp_path / "cut", iterations=4), log=QUIET)
+        session.train(options_decaying(data, tmp_path / "cut", iterations=4), log=QUIET)
     with pytest.raises(SettingError, match="learning_rate was 0.0001 in this run"):
-        session.resume(options(data, tmp_path / "cut", learning_rate=1e-3), ["learning_rate"], log=QUIET)
-    resumed = session.resume(options(data, tmp_path / "cut", iterations=4), ["iterations"], log=QUIET)
+        session.resume(
+            options_decaying(data, tmp_path / "cut", learning_rate=1e-3), ["learning_rate"], log=QUIET
+        )
+    resumed = session.resume(
+        options_decaying(data, tmp_path / "cut", iterations=4), ["iterations"], log=QUIET
+    )
     a, b = decoder_weights(whole), decoder_weights(resumed)
     assert a.keys() == b.keys()
     for name in a:
@@ -114,6 +123,8 @@ def test_an_interrupted_run_resumed_takes_exactly_the_steps_of_an_uninterrupted_
     assert [r[:4] for r in rows[0]] == [r[:4] for r in rows[1]]
     record = json.loads((tmp_path / "cut" / "wct_relu2_1" / session.PROVENANCE_JSON).read_text())
     assert [(s["from_step"], s["to_step"]) for s in record["sessions"]] == [(0, 2), (2, 4)]
+    constant = decoder_weights(session.train(options(data, tmp_path / "constant", iterations=4), log=QUIET))
+    assert any(not np.array_equal(a[name], constant[name]) for name in a)  # the decay is applied
 
 
 def test_bad_settings_are_named(data, tmp_path):
@@ -125,6 +136,8 @@ def test_bad_settings_are_named(data, tmp_path):
         session.train(options(data, data / "manifest.json" / "out"), log=QUIET)
     with pytest.raises(SettingError, match="crop=40: must be a multiple of 16"):
         session.train(options(data, tmp_path, crop=40), log=QUIET)
+    with pytest.raises(SettingError, match="lr_decay=-1.0: must be 0"):
+        session.train(options(data, tmp_path, lr_decay=-1.0), log=QUIET)
     with pytest.raises(SettingError, match="method=gatys: has no network to train"):
         session.train(options(data, tmp_path, method="gatys"), log=QUIET)
     with pytest.raises(SettingError, match="no saved state"):

@@ -275,6 +275,7 @@ class Options:
     seconds: float = 0.0  # stop after this much training time too (0: no limit)
     batch_size: int = 8
     learning_rate: float = 1e-4
+    lr_decay: float = 0.0  # the rate at step t (0-based): learning_rate / (1 + lr_decay t), as the TF loop
     crop: int = 256
     precision: str = "bfloat16"
     style_weight: float = STYLE_WEIGHT
@@ -297,6 +298,8 @@ class Options:
             )
         if self.crop < 16 or self.crop % 16:
             raise SettingError("crop", "must be a multiple of 16", self.crop)
+        if not 0.0 <= self.lr_decay < float("inf"):
+            raise SettingError("lr_decay", "must be 0 (a constant rate) or more", self.lr_decay)
         if self.precision not in ("float32", "bfloat16"):
             raise SettingError("precision", "must be float32 or bfloat16", self.precision)
         if self.storage not in decoders.STORAGES:
@@ -368,7 +371,8 @@ class Run:
 
         def step(p, moments, i, *batch):
             (_, parts), gradients = jax.value_and_grad(total, has_aux=True)(p, *batch)
-            p, moments = adam_update(p, moments, gradients, i, options.learning_rate)
+            rate = options.learning_rate / (1 + options.lr_decay * (i - 1))
+            p, moments = adam_update(p, moments, gradients, i, rate)
             return p, moments, parts
 
         self.step = jax.jit(step)
@@ -376,7 +380,7 @@ class Run:
     def save(self, done, seconds, rows):
         """The model file (its record: the starting file's stages and this one) and losses.csv."""
         o = self.options
-        settings = ("crop", "batch_size", "learning_rate", "precision", "style_weight", "seed")
+        settings = ("crop", "batch_size", "learning_rate", "lr_decay", "precision", "style_weight", "seed")
         stage = {"run": o.run_name, "steps": done, "seconds": round(seconds), "data_sha256": self.data_sha}
         stage |= {"cpu": device_name(), **{k: getattr(o, k) for k in settings}}
         meta = {"method": o.method, "level": self.level, "encoder": self.encoder, "steps": done}

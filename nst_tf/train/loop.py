@@ -41,7 +41,10 @@ class Trainer:
     def __init__(self, task, options):
         self.task, self.options = task, options
         self.variables = task.network.trainable_variables
-        self.optimizer = tf.keras.optimizers.Adam(options.learning_rate)
+        rate = options.learning_rate  # lr / (1 + lr_decay t), t: the optimiser's steps (checkpointed)
+        if options.lr_decay:
+            rate = tf.keras.optimizers.schedules.InverseTimeDecay(rate, 1, options.lr_decay)
+        self.optimizer = tf.keras.optimizers.Adam(rate)
         self.optimizer.build(self.variables)  # its slots exist before a restore
         self.done = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_done")
         self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="training_seconds")

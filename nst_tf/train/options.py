@@ -28,6 +28,11 @@ class TrainOptions:
     iterations: int = _field(15000, "Adam steps in all (a resumed run goes on to this many).")
     batch_size: int = _field(8, "Images a step.")
     learning_rate: float = _field(1e-4, "Adam's learning rate.")
+    lr_decay: float = _field(
+        0.0,
+        "Adam's rate at step t of this run: learning_rate / (1 + lr_decay * t) (AdaIN's reference "
+        "code: 5e-5; 0: constant).",
+    )
     crop: int = _field(
         256, "Side of the square training crops, from images scaled to a short side of 1-2x it."
     )
@@ -66,6 +71,8 @@ class TrainOptions:
                 raise SettingError(name, "must be at least 1", getattr(self, name))
         if not self.learning_rate > 0:
             raise SettingError("learning_rate", "must be greater than 0", self.learning_rate)
+        if not 0.0 <= self.lr_decay < float("inf"):
+            raise SettingError("lr_decay", "must be 0 (a constant rate) or more", self.lr_decay)
         if self.crop < 16 or self.crop % 16:
             raise SettingError(
                 "crop", "must be a multiple of 16 (the deepest decoder upsamples 16x)", self.crop

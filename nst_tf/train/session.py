@@ -40,7 +40,9 @@ LOSSES_CSV = "losses.csv"
 PROVENANCE_JSON = "provenance.json"
 PREVIEW_DIR = "previews"
 PREVIEW_PHOTOS = 4
-STAGE_SETTINGS = ("crop", "batch_size", "learning_rate", "precision", "style_weight", "style_hue", "seed")
+STAGE_SETTINGS = (
+    "crop", "batch_size", "learning_rate", "lr_decay", "precision", "style_weight", "style_hue", "seed"
+)  # fmt: skip
 
 
 class Interrupted(Exception):

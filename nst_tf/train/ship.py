@@ -279,6 +279,7 @@ def stage_lines(book):
             + f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
             f"{s['learning_rate']:g}, {s['precision']}"
             + (f", style hue {s['style_hue']:g}" if s.get("style_hue") else "")
+            + (f", rate decay {s['lr_decay']:g}" if s.get("lr_decay") else "")
             + f" ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
             for s in stages
         )
