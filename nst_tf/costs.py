@@ -2,16 +2,9 @@
 
 import tensorflow as tf
 
-CONTENT_LAYER = "conv4_2"
-
-# The assignment's (layer, weight) pairs: conv1_1 ... conv5_1, 0.2 each.
-STYLE_LAYERS = [
-    ("conv1_1", 0.2),
-    ("conv2_1", 0.2),
-    ("conv3_1", 0.2),
-    ("conv4_1", 0.2),
-    ("conv5_1", 0.2),
-]
+# The assignment's content layer, conv4_2, and its (layer, weight) pairs conv1_1 ... conv5_1, 0.2
+# each: defined in VGG-19's layer table, which needs no TensorFlow (flags are made from them).
+from nst_tf.nets.layers import CONTENT_LAYER, STYLE_LAYERS  # noqa: F401
 
 
 def _dims(a, name):

@@ -73,3 +73,12 @@ def one_line_exit():
     except NstError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a run (`nst_tf.app.single`); the message says what was saved,
+    `resumable` whether `resume(output_dir)` can go on from it."""
+
+    def __init__(self, message, resumable, output_dir):
+        super().__init__(message)
+        self.resumable, self.output_dir = resumable, output_dir

@@ -25,7 +25,6 @@ import os
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from nst_tf import files
 from nst_tf.nets import weights
@@ -55,6 +54,8 @@ def describe(precision):
 
 def choose():
     """(precision, reason) that `auto` takes on this machine; the reason is one short phrase."""
+    import tensorflow as tf  # here: settings and flags use this module without it
+
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
@@ -89,6 +90,8 @@ def cpu_bf16_flags():
 
 
 def probe_key(flags):
+    import tensorflow as tf  # here: settings and flags use this module without it
+
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     return f"{cpu_info()[0]}|{'+'.join(flags)}|tensorflow {tf.__version__}|{threads} threads"
 
@@ -122,6 +125,8 @@ def probe(repeats=5):
     Returns:
       {"float32_ms", "bfloat16_ms", "speedup"}: the best of `repeats` timings each, about 1 s in all.
     """
+    import tensorflow as tf  # here: settings and flags use this module without it
+
     rng = np.random.default_rng(0)
     x = rng.standard_normal(PROBE_SHAPE).astype(np.float32)
     k = (rng.standard_normal((3, 3, PROBE_SHAPE[-1], PROBE_SHAPE[-1])) * 0.05).astype(np.float32)

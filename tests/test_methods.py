@@ -184,3 +184,11 @@ def test_batch_with_scales_gives_the_images_of_run_with_scales(inputs, tmp_path)
     assert list((tmp_path / "run").glob("scale0_*_2.png")), "run should have optimised two scales"
     final = np.asarray(Image.open(tmp_path / "run" / f"{config.iterations - 1}.png"))
     assert np.asarray(Image.open(rows[0]["output"])).tobytes() == final.tobytes()
+
+
+def test_each_builtin_methods_spec_is_what_its_engine_module_says():
+    """The command line checks settings from `methods.spec` (no TensorFlow): the same as the method's."""
+    assert set(methods.CONFIGS) == set(methods.BUILTIN)
+    for name in methods.BUILTIN:
+        spec, method = methods.spec(name), methods.get(name)
+        assert spec.name == name and spec.presets == method.presets and spec.Settings is method.Settings

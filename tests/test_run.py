@@ -2,6 +2,9 @@
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -40,6 +43,31 @@ def assert_one_line_error(done, *words):
 def test_bad_input_is_one_line(tmp_path, home, args, words):
     assert_one_line_error(cli(*args, "--output_dir", str(tmp_path / "out"), cwd=tmp_path, home=home), *words)
     assert not (tmp_path / "out" / "generated_image.jpg").exists()
+
+
+NO_TENSORFLOW = (  # nst_tf.run's command line with `import tensorflow` failing
+    "import runpy, sys; sys.modules['tensorflow'] = None; sys.argv[0] = 'nst_tf.run'; "
+    "runpy.run_module('nst_tf.run', run_name='__main__')"
+)
+
+
+@pytest.mark.parametrize(
+    "args,word",
+    [
+        (["--content", "missing.jpg", "--style", "swirls.jpg"], "missing.jpg"),
+        (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--iterations", "-1"], "--iterations"),
+        (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--method", "nope"], "--method"),
+        (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--method=wct", "--strength=2"], "--strength"),
+        (["--content", "chelsea.jpg", "--style", "swirls.jpg", "--preset", "fancy"], "--preset"),
+    ],
+)
+def test_bad_input_is_answered_before_tensorflow_is_imported(tmp_path, home, args, word):
+    """Flags, files and settings are checked first: a mistake costs a fraction of a second."""
+    env = {**os.environ, "NST_TF_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW, *args], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert_one_line_error(done, word)
 
 
 def test_bad_files_are_one_line(tmp_path, home):

@@ -17,18 +17,9 @@ import tensorflow as tf
 
 from nst_tf import images, methods, precision
 from nst_tf.app import report
-from nst_tf.errors import SettingError, SettingsMentionedError
+from nst_tf.errors import Interrupted, SettingError, SettingsMentionedError  # noqa: F401 (single.Interrupted)
 from nst_tf.methods.gatys import memory
 from nst_tf.nets import weights
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM stopped the run; the message says what was saved, `resumable` whether
-    `resume(output_dir)` can go on from it."""
-
-    def __init__(self, message, resumable, output_dir):
-        super().__init__(message)
-        self.resumable, self.output_dir = resumable, output_dir
 
 
 @dataclasses.dataclass

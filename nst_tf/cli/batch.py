@@ -7,14 +7,17 @@ Beam runner) runs the same batch as an Apache Beam pipeline (`nst_tf.app.beam`).
 import dataclasses
 import shlex
 
-from nst_tf.cli import flags as cli_flags  # first: defines the flags, imports TensorFlow quietly
+from nst_tf.cli import flags as cli_flags  # first: defines the flags
+
+cli_flags.import_tensorflow()  # quietly, before the batch's modules import it
 
 # isort: split
-from absl import flags
+from absl import flags  # noqa: E402
 
-from nst_tf.app import batch
-from nst_tf.cli.run import entry as run_entry
-from nst_tf.errors import NstError, SettingError
+from nst_tf import methods  # noqa: E402
+from nst_tf.app import batch  # noqa: E402
+from nst_tf.cli.run import entry as run_entry  # noqa: E402
+from nst_tf.errors import NstError, SettingError  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -73,7 +76,7 @@ def main(argv):
         raise SettingError(
             "resume", "{setting} applies to nst_tf.run; to resume a batch, run the same command again"
         )
-    method = cli_flags.method_from_flags()
+    method = methods.get(FLAGS.method)
     settings, previous = settings_from_flags(method)
     if FLAGS.runner != "local":
         rows = run_beam(method, settings, previous)

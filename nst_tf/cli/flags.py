@@ -2,47 +2,22 @@
 
 The only module that defines flags; `settings_from_flags()` turns the flags a user gave into a
 method's settings, and `flag_message()` shows a library `SettingError` as the flag it names.
-Importing it first holds back TensorFlow's start-up chatter on stderr.
+Nothing here imports TensorFlow, so that bad flags, files and settings are answered at once;
+`import_tensorflow()` imports it, holding back its start-up chatter on stderr, before a command
+imports what runs.
 """
 
-import contextlib
 import dataclasses
-import os
-import sys
-import tempfile
 
+from absl import flags
 
-@contextlib.contextmanager
-def quiet_stderr():
-    """Hold back what C++ writes to fd 2 (TensorFlow's CUDA probing); replay it if something fails."""
-    saved, held = os.dup(2), tempfile.TemporaryFile()
-    os.dup2(held.fileno(), 2)
-    try:
-        yield
-    except BaseException:
-        os.dup2(saved, 2)
-        held.seek(0)
-        sys.stderr.write(held.read().decode(errors="replace"))
-        raise
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        held.close()
+from nst_tf import methods, precision, quiet
+from nst_tf.errors import SettingError
+from nst_tf.methods.base import PRESERVE_COLORS, STYLE_FITS
+from nst_tf.methods.gatys import config as gatys
+from nst_tf.nets.layers import POOLINGS
 
-
-with quiet_stderr():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    tf.config.list_logical_devices("GPU")  # device set-up prints its probing too
-
-from absl import flags  # noqa: E402
-
-from nst_tf import methods, precision  # noqa: E402
-from nst_tf.errors import SettingError  # noqa: E402
-from nst_tf.methods.base import PRESERVE_COLORS, STYLE_FITS  # noqa: E402
-from nst_tf.methods.gatys import config as gatys  # noqa: E402
-from nst_tf.nets.layers import POOLINGS  # noqa: E402
+import_tensorflow = quiet.tensorflow  # for the commands: TensorFlow, quietly
 
 FLAGS = flags.FLAGS
 
@@ -159,7 +134,7 @@ flags.DEFINE_string(
     "resume", None, "Continue the interrupted run in this output folder, from its saved state."
 )
 for _name in methods.BUILTIN:  # every built-in method's settings are flags
-    define_setting_flags(methods.get(_name).presets["default"])
+    define_setting_flags(methods.spec(_name).presets["default"])
 
 # The batch's own flags.
 flags.DEFINE_string("pairs", None, "CSV with a content,style header: run these pairs (not content x style).")
@@ -181,7 +156,8 @@ flags.DEFINE_string(
 
 
 def method_from_flags():
-    return methods.get(FLAGS.method)
+    """The `--method`'s `methods.spec` (its settings; its engine is imported by `methods.get`)."""
+    return methods.spec(FLAGS.method)
 
 
 def given_settings():
@@ -205,7 +181,8 @@ def changes_from_flags(method, names):
 
 
 def settings_from_flags(method, leave_out=()):
-    """The method's preset (`--preset`, else its default) with every settings flag the user gave on top."""
+    """The method's preset (`--preset`, else its default) with every settings flag the user gave on
+    top; `method`: a `methods.spec` or a method."""
     preset = FLAGS.preset or "default"
     if preset not in method.presets:
         known = ", ".join(name for name in method.presets if name != "default")

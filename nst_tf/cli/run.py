@@ -3,14 +3,11 @@
 import signal
 import sys
 
-from nst_tf.cli import flags as cli_flags  # first: defines the flags, imports TensorFlow quietly
-
-# isort: split
 from absl import app, flags, logging
 
-from nst_tf import images
-from nst_tf.app import single
-from nst_tf.errors import NstError, SettingError, one_line_exit
+from nst_tf import images, methods
+from nst_tf.cli import flags as cli_flags
+from nst_tf.errors import Interrupted, NstError, SettingError, one_line_exit
 
 FLAGS = flags.FLAGS
 
@@ -25,7 +22,16 @@ def resume_main(out):
     if fixed:
         raise SettingError("resume", f"{{setting}} takes its settings from {out}/run.json; drop --{fixed[0]}")
     changes = {name: cli_flags.setting_value(name) for name in RESUME_FLAGS if FLAGS[name].present}
-    single.resume(out, changes, FLAGS.tensorboard_dir)
+    app_single().resume(out, changes, FLAGS.tensorboard_dir)
+
+
+def app_single():
+    """`nst_tf.app.single`, imported once the flags, files and settings are known good (TensorFlow
+    quietly first)."""
+    cli_flags.import_tensorflow()
+    from nst_tf.app import single
+
+    return single
 
 
 def main(argv):
@@ -38,8 +44,9 @@ def main(argv):
         raise SettingError("style", "{setting} is required; give an image file (e.g. {setting}=swirls.jpg)")
     content = images.find_image(FLAGS.content, "content")
     styles = [images.find_image(name.strip(), "style") for name in FLAGS.style.split(",")]
-    method = cli_flags.method_from_flags()
-    settings = cli_flags.settings_from_flags(method)
+    settings = cli_flags.settings_from_flags(cli_flags.method_from_flags())
+    single = app_single()
+    method = methods.get(FLAGS.method)
     single.run(
         content, styles, FLAGS.output_dir, settings, FLAGS.weights, FLAGS.tensorboard_dir, method=method
     )
@@ -64,7 +71,7 @@ def entry(main_function=main, interrupted="before the optimisation started; noth
     try:
         with one_line_exit():
             app.run(main_function, flags_parser=parse_flags)
-    except single.Interrupted as e:
+    except Interrupted as e:
         how = f"; continue with: python -m nst_tf.run --resume {e.output_dir}" if e.resumable else ""
         print(f"\n{e}{how}", file=sys.stderr)
         sys.exit(130)

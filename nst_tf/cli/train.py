@@ -9,14 +9,16 @@ import dataclasses
 import signal
 import sys
 
-from nst_tf.cli import flags as _quiet  # noqa: F401  first: imports TensorFlow quietly (its flags are not ours)
+from nst_tf.cli.flags import import_tensorflow  # (its flags are not ours)
+
+import_tensorflow()  # quietly, first
 
 # isort: split
-from absl import flags, logging
+from absl import flags, logging  # noqa: E402
 
-from nst_tf.errors import NstError, one_line_exit
-from nst_tf.train import session
-from nst_tf.train.options import TrainOptions
+from nst_tf.errors import NstError, one_line_exit  # noqa: E402
+from nst_tf.train import session  # noqa: E402
+from nst_tf.train.options import TrainOptions  # noqa: E402
 
 FLAGS = flags.FlagValues()
 

@@ -17,14 +17,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from nst_tf.cli import flags as _quiet  # noqa: F401  first: imports TensorFlow quietly
+from nst_tf.cli.flags import import_tensorflow
+
+import_tensorflow()  # quietly, first
 
 # isort: split
-import numpy as np
+import numpy as np  # noqa: E402
 
-from nst_tf import files, images, precision
-from nst_tf.errors import SettingError, one_line_exit
-from nst_tf.train.session import STAGE_SETTINGS
+from nst_tf import files, images, precision  # noqa: E402
+from nst_tf.errors import SettingError, one_line_exit  # noqa: E402
+from nst_tf.train.session import STAGE_SETTINGS  # noqa: E402
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MAX_FILE_BYTES = 16 * 1024 * 1024  # the brief's limit per shipped file

@@ -5,16 +5,15 @@ from pathlib import Path
 
 import numpy as np
 
-from nst_tf import costs, images
+from nst_tf import images
 from nst_tf.errors import SettingError
 from nst_tf.methods.base import Settings
-from nst_tf.methods.gatys import losses, tiling
-from nst_tf.nets.layers import POOLINGS, layer_names
+from nst_tf.nets.layers import ALIGN, CONTENT_LAYER, POOLINGS, STYLE_LAYERS, layer_names
 
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("noise", "content", "random")
-STYLE_LOSSES = tuple(losses.STYLE_LOSSES)
-CONTENT_LOSSES = losses.CONTENT_LOSSES
+STYLE_LOSSES = ("gram", "mean_cov")  # `losses.STYLE_LOSSES` has one of each
+CONTENT_LOSSES = ("mse", "relative")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +64,8 @@ class Config(Settings):
     style_strength: float = 1.0
     noise_ratio: float = images.NOISE_RATIO
     pooling: str = "avg"
-    content_layers: tuple = ((costs.CONTENT_LAYER, 1.0),)
-    style_layers: tuple = tuple(costs.STYLE_LAYERS)
+    content_layers: tuple = ((CONTENT_LAYER, 1.0),)
+    style_layers: tuple = tuple(STYLE_LAYERS)
     optimizer: str = "adam"
     lbfgs_history: int = 10
     init: str = "noise"
@@ -91,10 +90,8 @@ class Config(Settings):
                 raise SettingError(name, "must be a finite number >= 0", value)
         if not 0 <= self.noise_ratio <= 1:
             raise SettingError("noise_ratio", "must be between 0 and 1", self.noise_ratio)
-        if self.tile_size < 0 or self.tile_size % tiling.ALIGN:
-            raise SettingError(
-                "tile_size", f"must be 0 (automatic) or a multiple of {tiling.ALIGN}", self.tile_size
-            )
+        if self.tile_size < 0 or self.tile_size % ALIGN:
+            raise SettingError("tile_size", f"must be 0 (automatic) or a multiple of {ALIGN}", self.tile_size)
         if self.refine_size < 0:
             raise SettingError(
                 "refine_size", "must be >= 0 (0: refine_iterations at every scale)", self.refine_size
@@ -192,6 +189,9 @@ PRESETS = {
         style_loss="gram",
     ),
 }
+
+# --method gatys's presets: without --preset, the assignment's
+METHOD_PRESETS = {"default": PRESETS["assignment"], **PRESETS}
 
 
 def parse_layers(text, setting):

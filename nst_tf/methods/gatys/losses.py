@@ -9,6 +9,8 @@ from accumulated moments (sum a, sum a a^T, count) for tiling, so the formulas l
 import tensorflow as tf
 
 from nst_tf import costs
+from nst_tf.methods.gatys.config import CONTENT_LOSSES  # noqa: F401
+from nst_tf.methods.gatys.config import STYLE_LOSSES as STYLE_LOSS_NAMES
 
 
 class GramLoss:
@@ -52,9 +54,7 @@ class MeanCovLoss:
 
 
 STYLE_LOSSES = {"gram": GramLoss(), "mean_cov": MeanCovLoss()}
-
-
-CONTENT_LOSSES = ("mse", "relative")
+assert tuple(STYLE_LOSSES) == STYLE_LOSS_NAMES  # the names the settings accept
 
 
 def content_scale(config, a_C):

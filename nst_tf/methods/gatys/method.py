@@ -2,7 +2,7 @@
 
 from nst_tf.errors import SettingError
 from nst_tf.methods import base
-from nst_tf.methods.gatys.config import PRESETS, Config
+from nst_tf.methods.gatys.config import METHOD_PRESETS, Config
 from nst_tf.methods.gatys.optimize import Engine, scale_sizes
 
 
@@ -11,7 +11,7 @@ class Gatys(base.Method):
 
     name = "gatys"
     Settings = Config
-    presets = {"default": PRESETS["assignment"], **PRESETS}
+    presets = METHOD_PRESETS
     cost_names = ("total", "content", "style")
     resumable = True
 

@@ -28,9 +28,7 @@ import tensorflow as tf
 
 from nst_tf import costs
 from nst_tf.methods.gatys.losses import SCALE, content_targets, style_loss, total, tv_cost
-from nst_tf.nets.layers import layer_names
-
-ALIGN = 16  # the downsampling of conv5_x: tile edges on multiples of it keep every layer aligned
+from nst_tf.nets.layers import ALIGN, layer_names  # noqa: F401 (tiling.ALIGN)
 
 
 def jump(layer):

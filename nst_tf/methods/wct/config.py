@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nst_tf import quiet
 from nst_tf.errors import SettingError
 from nst_tf.methods.base import Settings
-from nst_tf.nets import decoder as decoders
+from nst_tf.nets import decoder_files as decoders
 
 # The package's models folder (one subfolder per method); `python -m nst_tf.train --out` writes
 # one like it.
@@ -105,6 +106,7 @@ class DecoderSettings(Settings):
     def check_memory(self):
         """Refuse (SettingError naming max_memory) a size that would not fit the budget even in
         the smallest tiles (the style counted as a square of its long side)."""
+        quiet.tensorflow()  # the engine's module imports it (and the budget asks it for a GPU)
         from nst_tf.methods.wct.method import tile_core
 
         side = round((self.style_size or max(self.width, self.height)) * self.style_scale)
