@@ -7,23 +7,28 @@ Beam runner) runs the same batch as an Apache Beam pipeline (`nst_tf.app.beam`).
 import dataclasses
 import shlex
 
-from nst_tf.cli import flags as cli_flags  # first: defines the flags
+from absl import flags
 
-cli_flags.import_tensorflow()  # quietly, before the batch's modules import it
-
-# isort: split
-from absl import flags  # noqa: E402
-
-from nst_tf import methods  # noqa: E402
-from nst_tf.app import batch  # noqa: E402
-from nst_tf.cli.run import entry as run_entry  # noqa: E402
-from nst_tf.errors import NstError, SettingError  # noqa: E402
+from nst_tf import methods
+from nst_tf.cli import flags as cli_flags
+from nst_tf.cli.run import entry as run_entry
+from nst_tf.errors import NstError, SettingError
 
 FLAGS = flags.FLAGS
 
 
-def pairs_from_flags(expand=batch.expand):
+def app_batch():
+    """`nst_tf.app.batch` (TensorFlow quietly first), imported once the first checks are passed."""
+    cli_flags.import_tensorflow()
+    from nst_tf.app import batch
+
+    return batch
+
+
+def pairs_from_flags(expand=None):
     """The batch's (content, style) pairs: `--pairs`, else every `--content` x `--style`."""
+    batch = app_batch()
+    expand = expand or batch.expand
     if FLAGS.pairs:
         if FLAGS.content or FLAGS.style:
             raise SettingError("pairs", "{setting} replaces --content and --style; give one or the other")
@@ -33,7 +38,7 @@ def pairs_from_flags(expand=batch.expand):
 
 def settings_from_flags(method):
     """(settings, previous): `nst_tf.run`'s settings, with `--init previous` taken out (`--first_init`)."""
-    previous = FLAGS["init"].present and FLAGS.init == batch.PREVIOUS
+    previous = FLAGS["init"].present and FLAGS.init == app_batch().PREVIOUS
     if FLAGS.first_init and not previous:
         raise SettingError("first_init", "{setting} goes with --init previous")
     settings = cli_flags.settings_from_flags(method, leave_out=("init",) if previous else ())
@@ -76,6 +81,8 @@ def main(argv):
         raise SettingError(
             "resume", "{setting} applies to nst_tf.run; to resume a batch, run the same command again"
         )
+    methods.spec(FLAGS.method)  # an unknown method: said before TensorFlow is imported
+    batch = app_batch()
     method = methods.get(FLAGS.method)
     settings, previous = settings_from_flags(method)
     if FLAGS.runner != "local":
