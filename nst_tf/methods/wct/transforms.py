@@ -113,17 +113,20 @@ class LinearMap:
     the vector of its diagonal (each channel scaled by sigma_s / sigma_c); a blend of styles by
     `blend_colourings`; and `with_strength`, the map's blend with the identity."""
 
-    def __init__(self, content_mean, matrix, offset):
+    def __init__(self, matrix, bias):
+        """x -> x matrix + bias ((C, C), or (C,) for a diagonal; kept in float64 for `with_strength`)."""
+        self.matrix64, self.bias64 = tf.cast(matrix, tf.float64), tf.cast(bias, tf.float64)
+        self.matrix, self.bias = tf.cast(matrix, tf.float32), tf.cast(bias, tf.float32)
+
+    @classmethod
+    def centred(cls, content_mean, matrix, offset):
+        """x -> (x - content_mean) matrix + offset."""
         content_mean, matrix = tf.cast(content_mean, tf.float64), tf.cast(matrix, tf.float64)
         if matrix.shape.rank == 1:
             shifted = content_mean * matrix
         else:
             shifted = tf.linalg.matvec(matrix, content_mean, transpose_a=True)
-        self.set_affine(matrix, tf.cast(offset, tf.float64) - shifted)
-
-    def set_affine(self, matrix, bias):
-        self.matrix64, self.bias64 = matrix, bias  # float64, for `with_strength`
-        self.matrix, self.bias = tf.cast(matrix, tf.float32), tf.cast(bias, tf.float32)
+        return cls(matrix, tf.cast(offset, tf.float64) - shifted)
 
     def with_strength(self, alpha):
         """WCT's strength: the map x -> alpha * self(x) + (1 - alpha) * x, for alpha in [0, 1]
@@ -135,9 +138,7 @@ class LinearMap:
             return self
         c = self.matrix64.shape[0]
         eye = tf.ones([c], tf.float64) if self.matrix64.shape.rank == 1 else tf.eye(c, dtype=tf.float64)
-        blended = object.__new__(type(self))
-        blended.set_affine(alpha * self.matrix64 + (1.0 - alpha) * eye, alpha * self.bias64)
-        return blended
+        return type(self)(alpha * self.matrix64 + (1.0 - alpha) * eye, alpha * self.bias64)
 
     @classmethod
     def wct(cls, content_stats, style_stats, eps=EPS):
@@ -148,7 +149,8 @@ class LinearMap:
     def wct_coloured(cls, content_stats, coloured, eps=EPS):
         """`wct` from the style's `colouring` (computed once per style: a batch reuses it)."""
         (content_mean, content_cov), (style_mean, style_root) = content_stats, coloured
-        return cls(content_mean, tf.matmul(covariance_power(content_cov, -0.5, eps), style_root), style_mean)
+        matrix = tf.matmul(covariance_power(content_cov, -0.5, eps), style_root)
+        return cls.centred(content_mean, matrix, style_mean)
 
     @classmethod
     def adain(cls, content_stats, style_stats, eps=ADAIN_EPS):
@@ -161,7 +163,7 @@ class LinearMap:
     def adain_coloured(cls, content_stats, coloured, eps=ADAIN_EPS):
         """`adain` from the style's `adain_colouring`."""
         (content_mean, content_var), (style_mean, style_std) = content_stats, coloured
-        return cls(content_mean, style_std / _std(content_var, eps), style_mean)
+        return cls.centred(content_mean, style_std / _std(content_var, eps), style_mean)
 
     def __call__(self, rows):
         """(N, C) rows -> (N, C) float32."""
