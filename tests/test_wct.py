@@ -409,5 +409,16 @@ def test_the_decoders_padding_and_upsampling_are_tf_pads_and_keras_ones():
         np.testing.assert_array_equal(decoders.ReflectionPad2D(p)(x).numpy(), want.numpy())
     want = tf.keras.layers.UpSampling2D(2, interpolation="nearest")(x)
     np.testing.assert_array_equal(decoders.Upsample2D()(x).numpy(), want.numpy())
+    for ours, theirs in [  # and their gradients
+        (decoders.ReflectionPad2D(2), lambda t: tf.pad(t, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="REFLECT")),
+        (decoders.Upsample2D(), tf.keras.layers.UpSampling2D(2, interpolation="nearest")),
+    ]:
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            a, b = ours(x), theirs(x)
+            weights = tf.random.stateless_normal(a.shape, [1, 2])
+            loss_a, loss_b = tf.reduce_sum(a * weights), tf.reduce_sum(b * weights)
+        got, want = tape.gradient(loss_a, x), tape.gradient(loss_b, x)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
     model = decoders.build_decoder(2, precision="bfloat16")
     assert model(tf.zeros([1, 5, 6, 128])).shape == (1, 10, 12, 3)
