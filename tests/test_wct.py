@@ -409,13 +409,17 @@ def test_the_decoders_padding_and_upsampling_are_tf_pads_and_keras_ones():
         np.testing.assert_array_equal(decoders.ReflectionPad2D(p)(x).numpy(), want.numpy())
     want = tf.keras.layers.UpSampling2D(2, interpolation="nearest")(x)
     np.testing.assert_array_equal(decoders.Upsample2D()(x).numpy(), want.numpy())
-    for ours, theirs in [  # and their gradients
-        (decoders.ReflectionPad2D(2), lambda t: tf.pad(t, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="REFLECT")),
-        (decoders.Upsample2D(), tf.keras.layers.UpSampling2D(2, interpolation="nearest")),
+    mirror = lambda p: lambda t: tf.pad(t, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")  # noqa: E731
+    keras_up = tf.keras.layers.UpSampling2D(2, interpolation="nearest")
+    for ours, theirs, training in [  # and their gradients, decoding and in a training step
+        (decoders.ReflectionPad2D(2), mirror(2), None),
+        (decoders.Upsample2D(), keras_up, None),
+        (decoders.ReflectionPad2D(1), mirror(1), True),
+        (decoders.Upsample2D(), keras_up, True),
     ]:
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
-            a, b = ours(x), theirs(x)
+            a, b = ours(x, training=training), theirs(x)
             weights = tf.random.stateless_normal(a.shape, [1, 2])
             loss_a, loss_b = tf.reduce_sum(a * weights), tf.reduce_sum(b * weights)
         got, want = tape.gradient(loss_a, x), tape.gradient(loss_b, x)

@@ -77,7 +77,7 @@ class DecoderTraining:
     def losses(self, c, s):
         c_f, s_f = self.encode(c), self.encode(s)
         t = adaptive_instance_normalization(c_f[CONTENT_LAYER], s_f[CONTENT_LAYER])
-        g = decoders.crop_to(self.network(t), c.shape[1], c.shape[2])
+        g = decoders.crop_to(self.network(t, training=True), c.shape[1], c.shape[2])  # training's layers
         return adain_losses(self.encoder(g), t, s_f, self.style_weight)
 
     def reconstruct(self, x):

@@ -52,7 +52,7 @@ class DecoderTraining:
 
     def losses(self, x):
         f = tf.stop_gradient(self.encode(x))
-        y = decoders.crop_to(self.network(f), x.shape[1], x.shape[2])
+        y = decoders.crop_to(self.network(f, training=True), x.shape[1], x.shape[2])  # training's layers
         return reconstruction_losses(x, y, f, self.encode(y))
 
     def encoder_record(self):
