@@ -9,7 +9,7 @@ import shlex
 
 from absl import flags
 
-from nst_tf import methods
+from nst_tf import methods, quiet
 from nst_tf.cli import flags as cli_flags
 from nst_tf.cli.run import entry as run_entry
 from nst_tf.errors import NstError, SettingError
@@ -19,7 +19,7 @@ FLAGS = flags.FLAGS
 
 def app_batch():
     """`nst_tf.app.batch` (TensorFlow quietly first), imported once the first checks are passed."""
-    cli_flags.import_tensorflow()
+    quiet.tensorflow()
     from nst_tf.app import batch
 
     return batch

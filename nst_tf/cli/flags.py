@@ -3,21 +3,18 @@
 The only module that defines flags; `settings_from_flags()` turns the flags a user gave into a
 method's settings, and `flag_message()` shows a library `SettingError` as the flag it names.
 Nothing here imports TensorFlow, so that bad flags, files and settings are answered at once;
-`import_tensorflow()` imports it, holding back its start-up chatter on stderr, before a command
-imports what runs.
+a command calls `nst_tf.quiet.tensorflow()` before it imports what runs.
 """
 
 import dataclasses
 
 from absl import flags
 
-from nst_tf import methods, precision, quiet
+from nst_tf import methods, precision
 from nst_tf.errors import SettingError
 from nst_tf.methods.base import PRESERVE_COLORS, STYLE_FITS
 from nst_tf.methods.gatys import config as gatys
 from nst_tf.nets.layers import POOLINGS
-
-import_tensorflow = quiet.tensorflow  # for the commands: TensorFlow, quietly
 
 FLAGS = flags.FLAGS
 

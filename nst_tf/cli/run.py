@@ -5,7 +5,7 @@ import sys
 
 from absl import app, flags, logging
 
-from nst_tf import images, methods
+from nst_tf import images, methods, quiet
 from nst_tf.cli import flags as cli_flags
 from nst_tf.errors import Interrupted, NstError, SettingError, one_line_exit
 
@@ -28,7 +28,7 @@ def resume_main(out):
 def app_single():
     """`nst_tf.app.single`, imported once the flags, files and settings are known good (TensorFlow
     quietly first)."""
-    cli_flags.import_tensorflow()
+    quiet.tensorflow()
     from nst_tf.app import single
 
     return single

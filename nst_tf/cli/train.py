@@ -9,9 +9,9 @@ import dataclasses
 import signal
 import sys
 
-from nst_tf.cli.flags import import_tensorflow  # (its flags are not ours)
+from nst_tf import quiet
 
-import_tensorflow()  # quietly, first
+quiet.tensorflow()  # first, with its start-up messages held back
 
 # isort: split
 from absl import flags, logging  # noqa: E402

@@ -32,6 +32,7 @@ from nst_tf.errors import SettingError, WeightsError, one_line_exit
 from nst_tf.files import sha256_of, write_text
 from nst_tf.nets import decoder_files as decoders
 from nst_tf.nets.layers import CONV_LAYERS, layer_names
+from nst_tf.train.options import STAGE_SETTINGS
 
 # The same as the TensorFlow code's (tests/test_jax_train.py checks that they stay the same).
 MEANS = np.array([123.68, 116.779, 103.939], np.float32)  # nst_tf.images.MEANS
@@ -380,9 +381,8 @@ class Run:
     def save(self, done, seconds, rows):
         """The model file (its record: the starting file's stages and this one) and losses.csv."""
         o = self.options
-        settings = ("crop", "batch_size", "learning_rate", "lr_decay", "precision", "style_weight", "seed")
         stage = {"run": o.run_name, "steps": done, "seconds": round(seconds), "data_sha256": self.data_sha}
-        stage |= {"cpu": device_name(), **{k: getattr(o, k) for k in settings}}
+        stage |= {"cpu": device_name(), **{k: getattr(o, k) for k in STAGE_SETTINGS if hasattr(o, k)}}
         meta = {"method": o.method, "level": self.level, "encoder": self.encoder, "steps": done}
         meta |= {"data_sha256": self.data_sha, "run": o.run_name, "stages": [*self.earlier, stage]}
         weights = {f"{n}/kernel": np.asarray(k) for n, (k, _) in self.params.items()}

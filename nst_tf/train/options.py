@@ -10,6 +10,12 @@ STYLE_WEIGHT = 65.0  # AdaIN's lambda, in its relative units (nst_tf.methods.ada
 # What --resume may change: how long to go on and how often to save, preview and report.
 RESUMABLE_CHANGES = ("iterations", "save_every", "preview_every", "log_every")
 
+# What a model file records of each stage of its training (`session`, `ship`, and `jax_train`,
+# whose options have all but style_hue).
+STAGE_SETTINGS = (
+    "crop", "batch_size", "learning_rate", "lr_decay", "precision", "style_weight", "style_hue", "seed"
+)  # fmt: skip
+
 
 def _field(default, help_text, **extra):
     return dataclasses.field(default=default, metadata={"help": help_text, **extra})

@@ -33,16 +33,13 @@ from nst_tf.nets import decoder as decoders
 from nst_tf.nets import weights
 from nst_tf.train import tasks
 from nst_tf.train.loop import Trainer
-from nst_tf.train.options import RESUMABLE_CHANGES
+from nst_tf.train.options import RESUMABLE_CHANGES, STAGE_SETTINGS
 
 SETTINGS_JSON = "settings.json"
 LOSSES_CSV = "losses.csv"
 PROVENANCE_JSON = "provenance.json"
 PREVIEW_DIR = "previews"
 PREVIEW_PHOTOS = 4
-STAGE_SETTINGS = (
-    "crop", "batch_size", "learning_rate", "lr_decay", "precision", "style_weight", "style_hue", "seed"
-)  # fmt: skip
 
 
 class Interrupted(Exception):

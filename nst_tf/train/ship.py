@@ -17,16 +17,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from nst_tf.cli.flags import import_tensorflow
+from nst_tf import quiet
 
-import_tensorflow()  # quietly, first
+quiet.tensorflow()  # first, with its start-up messages held back
 
 # isort: split
 import numpy as np  # noqa: E402
 
 from nst_tf import files, images, precision  # noqa: E402
 from nst_tf.errors import SettingError, one_line_exit  # noqa: E402
-from nst_tf.train.session import STAGE_SETTINGS  # noqa: E402
+from nst_tf.train.options import STAGE_SETTINGS  # noqa: E402
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MAX_FILE_BYTES = 16 * 1024 * 1024  # the brief's limit per shipped file
