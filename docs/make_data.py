@@ -129,7 +129,9 @@ def page(manifest):
     lines += ["Dropped, by reason: " + "; ".join(f"**{k}**: {v}" for k, v in DROPS.items()) + ".", ""]
     lines += [
         "Not in the set yet: public-domain paintings (none found at 512 px or more in the packages "
-        "surveyed; the painted styles are The Battle for Wesnoth's story art, GPL-2+) and the project's "
+        "surveyed; the painted styles are games' art, mostly GPL: The Battle for Wesnoth's story art, "
+        "WarMUX's skies, Unknown Horizons' menu paintings, SuperTux's and Hedgewars' backgrounds) and the "
+        "project's "
         "drawn `images/swirls.jpg` (512×384, under the minimum side).",
         "",
     ]

@@ -153,6 +153,41 @@ WESNOTH_PACKAGES = (
     ("wesnoth-1.16-ttb", "d0d45693665305191488553ade8dc1d0aa26ab17d4bffae3bf6969db4a766329",
      ("campaigns/*/images/story/*.png",)),
 )
+WARMUX = "usr/share/games/warmux/map"
+WARMUX_LICENCE = ("GPL-2+ (the package's licence; its copyright file names the WarMUX team and contributors "
+                  "for all of WarMUX)")
+# Each WarMUX map's painted sky or background (the maps' terrain, on transparency, is left out; so are
+# the previews, a sky's first layer where the whole sky is shipped too, and three menu pictures).
+WARMUX_SKIPPED = ("*/preview.jpg", "*/sky_layer-0.jpg", "apocalypse/mini.jpg",
+                  "battlenight/battlenight-all.jpg", "urbanheights/radar_pr.jpg")
+WIDELANDS = "usr/share/games/widelands/data"
+# Its game-loading photographs (Alpine and coast landscapes) and the Frisian campaigns' photographs; the
+# other campaigns' backgrounds are a parchment map with route overlays, but the Atlantean one is painted.
+WIDELANDS_PHOTOS = ("templates/default/loadscreens/gameloading/*/*.png",
+                    "campaigns/fri0*.wmf/pics/background.jpg")
+SUPERTUX = "usr/share/games/supertux2/images/background"
+# Full-frame drawn backgrounds of SuperTux (its other backgrounds are parallax layers on transparency).
+SUPERTUX_STYLES = ("antarctic/semi_arctic.jpg", "christmas/*.jpg", "halloween/*.jpg",
+                   "ghostforest/ghostforest.jpg", "misc/oiltux.jpg", "nightsky/nightsky.png",
+                   "snowmountains/snowmountains.png")
+HEDGEWARS = "usr/share/games/hedgewars/Data/Themes"
+HEDGEWARS_DARK = ("Cave", "CrazyMission", "Deepspace", "EarthRise", "Eyes")  # skies all but black: left out
+SCORCHED = "usr/share/games/scorched3d/data/globalmods/none/data/textures/landscape"
+COLOBOT = "usr/share/games/colobot/textures"
+# Its terrain and sky textures; not its interface, planets or objects, nor an all but black sky and the
+# tile sheets on a flat key colour or with road markings.
+COLOBOT_SKIPPED = ("back46.png", "chili02.png", "desert6.png", "roca2.png", "rocb2.png")
+# Debian's themes whose backgrounds debian-edu-artwork does not ship already (its copyright file names
+# the author of each theme's folder): (theme, licence, author, files).
+DESKTOP_BASE = (
+    ("joy", "GPL-2+", "2012, Adrien Aubourg <adrien.aubourg@gmail.com>",
+     ("usr/share/plymouth/themes/joy/background.png", "usr/share/desktop-base/joy-theme/grub/grub-16x9.png")),
+    ("lines", "GPL-2+", "2014-2022, Juliette Taka Belin <juliette.belin@logilab.fr>",
+     ("usr/share/plymouth/themes/lines/background.png",)),
+    ("moonlight", "GPL-2+", "2014-2022, Juliette Taka Belin <juliette.belin@logilab.fr>",
+     ("usr/share/plymouth/themes/moonlight/background.png",
+      "usr/share/desktop-base/moonlight-theme/grub/grub-16x9.png")),
+)
 EDU = "2.12.4-1~deb12u1"  # debian-edu-artwork's version
 KODI_ESTUARY = "usr/share/kodi/addons/skin.estuary/extras/backgrounds"
 
@@ -218,6 +253,36 @@ SOURCES = (
           ("homeworld", EDU, "e5755083c6da25fb9125a26e6d25586dcc53ffe68ec7069d952936e64a43a846"),
           ("softwaves", EDU, "412745e9063dad619f2802d38d90cde626d21a59e01fd47a360e279d3b132b02"),
           ("spacefun", "20220131-1", "5f71f887db413d95ebd772676e1e88276f2af5e0c4b858b102e8eb0fbf84f59f"))),
+    _deb("wesnoth-1.16-did", "1:1.16.9-1", "774619f5aaeb7eb4c848e1cc1758795a8c58e96bd270cceecc9d847dbcc769b3",
+         [Rule(f"{WESNOTH}/campaigns/*/images/story/*.jpg", "style", WESNOTH_LICENCE, WESNOTH_AUTHOR)]),
+    _deb("warmux-data", "1:11.04.1+repack2-4",
+         "cceec72afcc9d5b0515149eb505bf0d883bd47399e602b30a805cafa2d91eb70",
+         [*(Rule(f"{WARMUX}/{name}", "skip") for name in WARMUX_SKIPPED), Rule(f"{WARMUX}/*/*.jpg", "style")],
+         licence=WARMUX_LICENCE),
+    _deb("widelands-data", "2:1.1-3", "0e23d645b15bcfb9e3bcae0de9bc1bdfa75a6ecb36b2e449759d6eb0b4bbd8fb",
+         [*(Rule(f"{WIDELANDS}/{pattern}", "photo") for pattern in WIDELANDS_PHOTOS),
+          Rule(f"{WIDELANDS}/campaigns/atl0*.wmf/pics/background.jpg", "style")]),
+    _deb("unknown-horizons", "2019.1-6", "ff49ea196d0f57c80d4cd4509c030240cbe632881f8c5b2a1265dd3e3795f100",
+         [Rule("usr/share/unknown-horizons/content/gui/images/background/mainmenu/bg_*.png", "style")]),
+    _deb("supertux-data", "0.6.3-2", "a6ad8865972f1dbb5e7b49f4e1b381dd16a68f3028a3502cfeaca2400285d27f",
+         _rules(SUPERTUX, "style", SUPERTUX_STYLES)),
+    _deb("freedroidrpg-data", "1.0-1", "16c3cfeb82b1ec20c98493bbe1de2e356bd1aec832845630a5a7f12e303baa2b",
+         _rules("usr/share/freedroidrpg/data/graphics/backgrounds", "style", ["title.jpg", "credits.jpg"])),
+    _deb("hedgewars-data", "1.0.2-6", "722225903a72604403e6e0026e40e9a6953f47a74d94efc5f55504bc05bb4761",
+         [*(Rule(f"{HEDGEWARS}/{name}/*", "skip") for name in HEDGEWARS_DARK),
+          Rule(f"{HEDGEWARS}/*/Sky.png", "style")]),
+    _deb("megaglest-data", "3.13.0-3", "ed4783d9fc78e201a548b266f7c30325eb16cfd58a20bf4597dd6e622f84a07e",
+         [Rule("usr/share/games/megaglest/techs/megapack/factions/*/loading_screen.jpg", "style")]),
+    _deb("scorched3d-data", "44+dfsg-8", "b0be0a6d561966a62b1f135e0e6f5681c85f12e34ecad5777cb1af9fbcb7f1da",
+         [Rule(f"{SCORCHED}/*/cloud1.jpg", "style")]),
+    _deb("colobot-common-textures", "0.2.0-2",
+         "5b828825fe10602724e88865f2930719a61b0b90436e24ccfec3488a7fa49275",
+         [Rule(f"{COLOBOT}/*/*", "skip"), *_rules(COLOBOT, "skip", COLOBOT_SKIPPED),
+          Rule(f"{COLOBOT}/*.png", "style")]),
+    _deb("desktop-base", "12.0.6+nmu1~deb12u1",
+         "0d0e36a9853f778cf44c31311c5f97adeadf762ae00589ef221b8328d3409c6e",
+         [Rule(path, "style", licence, author)
+          for _, licence, author, paths in DESKTOP_BASE for path in paths]),
     _wheel("scikit-image", "scikit-image", "0.26.0",
            "74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
            [Rule(f"{SKIMAGE}/astronaut.png", "photo", "public domain (no known copyright restrictions)",
