@@ -131,8 +131,7 @@ def page(manifest):
         "Not in the set yet: public-domain paintings (none found at 512 px or more in the packages "
         "surveyed; the painted styles are games' art, mostly GPL: The Battle for Wesnoth's story art, "
         "WarMUX's skies, Unknown Horizons' menu paintings, SuperTux's and Hedgewars' backgrounds) and the "
-        "project's "
-        "drawn `images/swirls.jpg` (512×384, under the minimum side).",
+        "project's drawn `images/swirls.jpg` (512×384, under the minimum side).",
         "",
     ]
     return "\n".join(lines + files_section(manifest))
