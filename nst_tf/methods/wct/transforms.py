@@ -15,6 +15,8 @@ channels has eigenvalues spanning many decades, and the whitening raises them to
 import numpy as np
 import tensorflow as tf
 
+from nst_tf import blas
+
 EPS = 1e-5  # eigenvalues at or below this are dropped (the paper's code: its SVD threshold)
 ADAIN_EPS = 1e-5  # added to each variance before its square root (AdaIN's reference code)
 CHUNK = 1 << 16  # rows per block when gathering statistics
@@ -83,8 +85,10 @@ def covariance_power(cov, power, eps=EPS):
     content with fewer positions than channels (relu5_1 of a small image) has a singular
     covariance, and whitening leaves the directions it does not span at zero.
     """
-    # LAPACK's through numpy: 1.5x tf.linalg.eigh's speed at 512 channels here; ascending
-    values, vectors = map(tf.constant, np.linalg.eigh(np.asarray(cov, np.float64)))
+    # LAPACK's through numpy, on one thread (`nst_tf.blas`): 1.5x tf.linalg.eigh's speed at 512
+    # channels here; ascending
+    with blas.one_thread():
+        values, vectors = map(tf.constant, np.linalg.eigh(np.asarray(cov, np.float64)))
     keep = values > eps
     scaled = tf.where(keep, tf.pow(tf.where(keep, values, 1.0), power), 0.0)
     return tf.matmul(vectors * scaled, vectors, transpose_b=True)

@@ -1,0 +1,66 @@
+"""numpy's OpenBLAS held to one thread around the LAPACK calls made between TensorFlow ops.
+
+OpenBLAS's worker threads spin while they wait for each other. When something else holds a core (a
+training or another worker beside the run, TensorFlow's own pool still spinning after an op) they
+wait for a thread that is not running, and a call that takes milliseconds takes seconds. Measured on
+the 2-core AMD EPYC (2026-12-07, one other process busy): a 512 x 512 float64 `np.linalg.eigh` 0.20 s
+on numpy's default two threads, 0.037 s on one (idle: 0.045 and 0.038 s); WCT's covariance powers
+at 512 x 512 took 0.85-18 s per image with the default threads, 0.14 s on one (bench/README.md).
+
+threadpoolctl does this for any BLAS; the project needs it around one call, so it calls OpenBLAS's
+own `set_num_threads` through ctypes, and does nothing where numpy's BLAS is not an OpenBLAS found
+in /proc/self/maps (MKL, Accelerate, other systems).
+"""
+
+import contextlib
+import ctypes
+import functools
+import threading
+
+# (set, get) symbol pairs: numpy's and scipy's wheels (scipy-openblas, 64- and 32-bit integers), then
+# a system OpenBLAS (64- and 32-bit integers).
+SYMBOLS = (
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+)
+_lock = threading.RLock()
+
+
+@functools.cache
+def openblas():
+    """[(set_num_threads, get_num_threads)] of each OpenBLAS loaded in this process when first asked
+    (numpy's, and scipy's once imported); [] where none is found."""
+    try:
+        with open("/proc/self/maps") as maps:
+            fields = [line.split(None, 5) for line in maps]
+    except OSError:
+        return []
+    paths = sorted({f[5].strip() for f in fields if len(f) == 6 and "openblas" in f[5].rsplit("/", 1)[-1]})
+    found = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in SYMBOLS:
+            if hasattr(lib, set_name) and hasattr(lib, get_name):
+                found.append((getattr(lib, set_name), getattr(lib, get_name)))
+                break
+    return found
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Inside the block, every OpenBLAS found runs on one thread; after it, on as many as before."""
+    with _lock:
+        libs = openblas()
+        before = [get() for _, get in libs]
+        for set_threads, _ in libs:
+            set_threads(1)
+        try:
+            yield
+        finally:
+            for (set_threads, _), n in zip(libs, before):
+                set_threads(n)
