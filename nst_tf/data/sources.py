@@ -190,6 +190,25 @@ DESKTOP_BASE = (
 )
 EDU = "2.12.4-1~deb12u1"  # debian-edu-artwork's version
 KODI_ESTUARY = "usr/share/kodi/addons/skin.estuary/extras/backgrounds"
+KODI_ADDONS = "usr/share/kodi/addons"
+# The Shadertoy add-ons' screenshots render shaders written for Shadertoy; the copyright files name
+# Team Kodi for the whole package and none of the shaders' authors.
+SHADERTOY_LICENCE = ("GPL-2+ (the package's copyright file: Team Kodi; its screenshots render shaders from "
+                     "Shadertoy, whose authors it does not name)")
+# Its screenshots of abstract shaders (not the copy of its fan art, nor two all but black frames).
+SHADERTOY_SKIPPED = ("screenshot-04.jpg", "screenshot-06.jpg", "screenshot-09.jpg")
+MANDELBULBER = "usr/share/mandelbulber2/textures"
+# Its fractal backgrounds, colour fields and Voronoi colour textures (not the grey material maps, the
+# photographs, nor the near copies of background4).
+MANDELBULBER_STYLES = ("background2.jpg", "background3.jpg", "background4.jpg", "color_texture.jpg",
+                       "reflectance_texture.jpg", "envmap2.jpg", "envmap3.jpg", "lightmap.jpg",
+                       "lightmap3.jpg")
+GFXBOOT = "usr/share/gfxboot/themes"
+# The copyright files name these by their folders in the source (the game's `data/*`, breeze's
+# `wallpapers/*`), which the installed paths do not show.
+MARS_LICENCE = "CC-BY-3.0 (the copyright file's `data/*`, the game's textures)"
+BREEZE_LICENCE = "LGPL-3+ (the copyright file's `wallpapers/*`: 2014 Uri Herrera and others)"
+ENDLESS_LAND = "usr/share/games/endless-sky/plugins/endless-sky-high-dpi/images/land"
 
 SOURCES = (
     _deb("mate-backgrounds", "1.26.0-1", "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04",
@@ -283,6 +302,69 @@ SOURCES = (
          "0d0e36a9853f778cf44c31311c5f97adeadf762ae00589ef221b8328d3409c6e",
          [Rule(path, "style", licence, author)
           for _, licence, author, paths in DESKTOP_BASE for path in paths]),
+    _deb("lxde-common", "0.99.2-4", "1a3ff706a133b8ebbb2a8144b1ce37c5f34f5eb1b11fbf3d354188bf73867f57",
+         [Rule("usr/share/lxde/wallpapers/lxde_*.jpg", "style")],
+         group=r"usr/share/lxde/wallpapers/(lxde)_(\w+)\."),
+    _deb("fvwm-crystal", "3.4.1+dfsg-3", "4d46c30ffd12dc4302abe0bf21f84b3dcb695c4383be5f32891756869abd96f3",
+         [Rule("usr/share/fvwm-crystal/fvwm/wallpapers/*.jpg", "style")]),
+    _deb("pekwm-themes", "1.0.5-8", "b9217d00f94664f059a2c2e7b7606f98ba072f2190afeaf6bd7cfd59878a41fd",
+         [Rule("usr/share/pekwm/themes/tango/pekwm_tango*.jpg", "style")], group=r"themes/(tango)/"),
+    _deb("blackbox-themes", "0.6", "68343e7f010a8ffb491dcee6faa0534c181f8f3016e34b1957c7bdf990820182",
+         [Rule("usr/share/blackbox/backgrounds/WhiteBox.png", "style")],
+         licence="GPL (the package's copyright file: all its themes are under the GNU GPL, of no version)"),
+    _deb("plasma-theme-oxygen", "4:5.27.5-2",
+         "10565230355420f35244a88564191b33dc4dcf0ceb0adf4a6d1620d15a72bd85",
+         [Rule("usr/share/plasma/look-and-feel/org.kde.oxygen/contents/splash/images/background.png",
+               "style")]),
+    _deb("ukui-greeter", "3.0.3.1-1", "77f847716836890d27845dbf9fe4e11cd010d7579d0b97a52759fc999bbb2dfd",
+         [Rule("usr/share/ukui-greeter/images/background-ubuntu.png", "style")]),
+    _deb("gfxboot-themes", "4.5.73-2", "1371b63fb2a8e604e65920c1befabae0e5aec5ab49c85208cb0f5a2152d70056",
+         _rules(GFXBOOT, "style", ["SLED/bootlogo.dir/back.jpg", "upstream/bootlogo.dir/back.jpg",
+                                   "KDE/bootlogo.dir/back.jpg"])),
+    _deb("icewm-common", "3.3.1-1", "2e820ca76047571c9e1482b1e44f8c6dcb1e6581710a95bb73ede4b93b2646a8",
+         [Rule("usr/share/icewm/themes/NanoBlue/eos.jpg", "style")],
+         licence="LGPL-2 (the package's licence; its copyright file names no author for the NanoBlue theme)"),
+    _deb("fvwm", "1:2.7.0-2", "002279bff5d7a294649105b1733774a5db8734ad7aba5885369b3c8e9593f6d3",
+         [Rule("usr/share/fvwm2/default-config/images/background/bg1.png", "style")]),
+    _deb("marsshooter-data", "0.7.6-7", "b8d040a9739434f2be96bbf9b38f0743d56d59b853647b2242f9357e38394951",
+         [Rule("usr/share/games/marsshooter/tex/background/starfield_*_large.jpg", "style", MARS_LICENCE,
+               "2010, Simon Schneegans, Felix Lauer <marscoreteam@googlemail.com>")]),
+    _deb("kodi-screensaver-shadertoy", "20.1.0+ds1-2",
+         "f18f528363a53b484adb209b2cc2069a4dde573071ec63758d27ecc2547c3733",
+         [*_rules(f"{KODI_ADDONS}/screensaver.shadertoy/resources", "skip", SHADERTOY_SKIPPED),
+          Rule(f"{KODI_ADDONS}/screensaver.shadertoy/resources/*.jpg", "style", SHADERTOY_LICENCE)]),
+    _deb("kodi-visualization-shadertoy-data", "20.3.0+ds1-1",
+         "bd0f99ed26727f193095d0570ed5d0ecdc7a8e218ad0418f204f5ac441045f9f",
+         [*_rules(f"{KODI_ADDONS}/visualization.shadertoy/resources", "skip", ["screenshot-01.jpg"]),
+          Rule(f"{KODI_ADDONS}/visualization.shadertoy/resources/screenshot-*.jpg", "style",
+               SHADERTOY_LICENCE)]),
+    _deb("kodi-screensaver-greynetic", "20.1.0+ds1-2",
+         "d0742c52a4bf4839dfae05e3dc837a1456102db0fd20c2769bfd18d20ff04500",
+         _rules(f"{KODI_ADDONS}/screensaver.greynetic/resources", "style",
+                ["fanart.png", "screenshot-01.png", "screenshot-03.png"])),
+    _deb("kodi-visualization-fishbmc", "20.2.0+ds1-1",
+         "c4eba320c12852985f595642efd069c9a7f2374a6e3d60595b750be01feb8b08",
+         _rules(f"{KODI_ADDONS}/visualization.fishbmc/resources", "style",
+                ["fanart.jpg", "screenshot-01.jpg", "screenshot-03.jpg"])),
+    _deb("mandelbulber2-data", "2.20-2", "8623ffbf79f3cf64d5f607b8f0d66efb895d703b1363b065554ccc60bfef5e77",
+         _rules(MANDELBULBER, "style", MANDELBULBER_STYLES)),
+    _deb("breeze", "4:5.27.5-2", "a8db40e4328827d3f32f687cd0413d7b20743d145780663f47b999a77bdd5de4",
+         [Rule(f"{PLASMA}/Next/contents/images*/5120x2880.png", "photo", BREEZE_LICENCE,
+               "Andy Betts (its metadata.json)")],
+         group=rf"{PLASMA}/([^/]+)/contents/(images[^/]*)/"),
+    _deb("budgie-core", "10.7.1-1", "e4332264d2fd3e488f8122673310c196ed723fbb710030f7c7df1b0f4bd6ec3b",
+         [Rule("usr/share/backgrounds/budgie/default.jpg", "photo")]),
+    # Its planets' landing photographs. The photographers' files (`mountain16-striker`) have paragraphs
+    # of their own in the copyright file, but its public-domain list (`mountain1*`) names them too.
+    _deb("endless-sky-high-dpi", "0.9.8-1",
+         "44170b9aad0ecc8f5a39d8c6b1af233100cfc6bc0bab2352d62fb014b5099164",
+         [Rule(f"{ENDLESS_LAND}/*-sfiera*", "photo", "CC-BY-SA-4.0", "Chris Pickel (sfiera.net)"),
+          Rule(f"{ENDLESS_LAND}/*-striker*", "photo", "CC-BY-SA-4.0",
+               "Michael Wilso (sixfootplus@gmail.com)"),
+          Rule(f"{ENDLESS_LAND}/*-harro*", "photo", "CC-BY-SA-4.0", "@harro.eu (copyright@harro.eu)"),
+          Rule(f"{ENDLESS_LAND}/*-iridium*", "photo", "CC-BY-SA-4.0", "@Iridium Ore (blueajp@gmail.com)"),
+          Rule(f"{ENDLESS_LAND}/*-spfld*", "photo", "CC-BY-SA-4.0", "Eric Denni (spfldsatellite@gmail.com)"),
+          Rule(f"{ENDLESS_LAND}/*", "photo")]),
     _wheel("scikit-image", "scikit-image", "0.26.0",
            "74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
            [Rule(f"{SKIMAGE}/astronaut.png", "photo", "public domain (no known copyright restrictions)",
@@ -306,6 +388,9 @@ SOURCES = (
            "1c1aad0b97714e3079a2bfe48e4fb8ccd60778d0427e9ee5e0a9ff922e6c61e4",
            [Rule("pywt/data/ascent.npz", "photo", PD_SITE.format("pywt.data.ascent"), decode="npz:data")],
            "MIT"),
+    _wheel("arcade", "arcade", "2.6.17", "eee7fcbb1384bf5964f4bb796d234896573045139cd297b0a482b63a9e905c2f",
+           _rules("arcade/resources/images/backgrounds", "style", ["abstract_1.jpg", "abstract_2.jpg"]),
+           "CC0 (its images folder's License.txt: a subset of Kenney's assets, all CC0)"),
 )
 # fmt: on
 
