@@ -12,7 +12,12 @@ encoder and decoder passes); the package's decoders where shipped, else random o
 architecture. The peer is the same engine with numpy's default threads in the powers (the code
 before `one_thread`); the two sides interleaved, `--rounds` images each, first idle, then while a
 child process spins on one core (a training or another worker beside the run). Prints each side's
-median and worst seconds per image and in the powers, and the peer's over ours; writes
+median and worst seconds per image and in the powers, and the peer's over ours.
+
+Then L-BFGS (`--preset quality`'s optimiser, scipy's L-BFGS-B, whose vector operations on the
+image's pixels run on OpenBLAS; `lbfgs.iterates` now holds it to one thread), idle: seconds per
+iteration (the median after the first 10) of `--lbfgs_iterations` at 256x192 and at 512x384, numpy's
+default threads against one, interleaved, `--lbfgs_rounds` runs each. Writes
 bench/results/blas_threads.json.
 """
 
@@ -20,6 +25,7 @@ import bench_step  # first: sets the thread environment before TensorFlow loads 
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
@@ -30,9 +36,12 @@ from pathlib import Path  # noqa: E402
 
 import contention  # noqa: E402
 import fast_methods  # noqa: E402
+import numpy as np  # noqa: E402
 
-from nst_tf import blas, precision  # noqa: E402
+from nst_tf import blas, images, precision  # noqa: E402
 from nst_tf.methods import base, get  # noqa: E402
+from nst_tf.methods.gatys import lbfgs, optimize  # noqa: E402
+from nst_tf.methods.gatys.config import PRESETS  # noqa: E402
 from nst_tf.methods.wct import transforms  # noqa: E402
 from nst_tf.methods.wct.config import WCTSettings  # noqa: E402
 from nst_tf.nets import weights  # noqa: E402
@@ -94,9 +103,44 @@ def measure(engine, inputs, settings, powers, rounds):
     }
 
 
+def lbfgs_seconds(content, style, vgg_weights, size, iterations, threads):
+    """Median seconds per L-BFGS iteration (after the first 10) of the quality preset at `size`."""
+    config = dataclasses.replace(PRESETS["quality"], iterations=iterations, width=size[0], height=size[1])
+    original = lbfgs.blas.one_thread
+    if threads == "default":
+        lbfgs.blas.one_thread = contextlib.nullcontext
+    try:
+        ends = [time.perf_counter() for _ in optimize.stylize(content, style, vgg_weights, config)]
+    finally:
+        lbfgs.blas.one_thread = original
+    return statistics.median(np.diff(ends)[10:].tolist())
+
+
+def measure_lbfgs(vgg_weights, args):
+    content = images.load_image(ROOT / "images" / "chelsea.jpg")
+    style = images.load_image(ROOT / "images" / "swirls.jpg")
+    out = {}
+    for size in ((256, 192), (512, 384)):
+        seconds = {"default": [], "one": []}
+        with contention.Meter() as meter:
+            for _ in range(args.lbfgs_rounds):
+                for threads in seconds:
+                    seconds[threads].append(
+                        lbfgs_seconds(content, style, vgg_weights, size, args.lbfgs_iterations, threads)
+                    )
+        out[f"{size[0]}x{size[1]}"] = {
+            "others_cpu": meter.others,
+            "seconds_per_iteration": seconds,
+            "default_over_one": statistics.median(seconds["default"]) / statistics.median(seconds["one"]),
+        }
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--lbfgs_iterations", type=int, default=50)
+    parser.add_argument("--lbfgs_rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if not blas.openblas():
@@ -133,6 +177,7 @@ def main(argv=None):
         finally:
             busy.terminate()
             busy.join()
+    record["lbfgs"] = measure_lbfgs(vgg_weights, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     for condition in ("idle", "one_core_busy"):
@@ -144,6 +189,12 @@ def main(argv=None):
             f"{o['median']:.2f} s (worst {o['worst']:.2f}; powers {o['powers_median']:.3f}, worst "
             f"{o['powers_worst']:.3f}); default / one = {r['default_over_one']:.2f} "
             f"(others' CPU {r['others_cpu']})"
+        )
+    for size, r in record["lbfgs"].items():
+        d, o = (statistics.median(r["seconds_per_iteration"][t]) for t in ("default", "one"))
+        print(
+            f"L-BFGS {size}: default threads {d:.3f} s an iteration, one thread {o:.3f} s; "
+            f"default / one = {r['default_over_one']:.2f} (others' CPU {r['others_cpu']})"
         )
     print(f"wrote {args.out}")
 

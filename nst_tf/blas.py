@@ -25,7 +25,8 @@ SYMBOLS = (
     ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
     ("openblas_set_num_threads", "openblas_get_num_threads"),
 )
-_lock = threading.RLock()
+_lock = threading.Lock()
+_held = {"blocks": 0, "before": []}  # blocks open in any thread; the thread counts they replaced
 
 
 @functools.cache
@@ -53,14 +54,19 @@ def openblas():
 
 @contextlib.contextmanager
 def one_thread():
-    """Inside the block, every OpenBLAS found runs on one thread; after it, on as many as before."""
+    """Inside the block, every OpenBLAS found runs on one thread; once the last block open in any
+    thread ends, on as many as before the first began (OpenBLAS's setting is the process's)."""
     with _lock:
-        libs = openblas()
-        before = [get() for _, get in libs]
-        for set_threads, _ in libs:
-            set_threads(1)
-        try:
-            yield
-        finally:
-            for (set_threads, _), n in zip(libs, before):
-                set_threads(n)
+        if _held["blocks"] == 0:
+            _held["before"] = [get() for _, get in openblas()]
+            for set_threads, _ in openblas():
+                set_threads(1)
+        _held["blocks"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _held["blocks"] -= 1
+            if _held["blocks"] == 0:
+                for (set_threads, _), n in zip(openblas(), _held["before"]):
+                    set_threads(n)

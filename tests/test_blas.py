@@ -51,3 +51,25 @@ def test_eigh_inside_gives_the_same_result():
     with blas.one_thread():
         values, vectors = np.linalg.eigh(cov)
     np.testing.assert_allclose(vectors * values @ vectors.T, cov, rtol=1e-9, atol=1e-9)
+
+
+def test_blocks_in_two_threads_restore_after_the_last(openblas):
+    import threading
+
+    before = threads()
+    entered, release = threading.Event(), threading.Event()
+
+    def other():
+        with blas.one_thread():
+            entered.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    assert entered.wait(10)
+    with blas.one_thread():  # does not wait for the other thread's block
+        assert threads() == [1] * len(openblas)
+    assert threads() == [1] * len(openblas)  # the other block is still open
+    release.set()
+    worker.join(10)
+    assert threads() == before
