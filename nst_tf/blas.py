@@ -15,6 +15,7 @@ in /proc/self/maps (MKL, Accelerate, other systems).
 import contextlib
 import ctypes
 import functools
+import sys
 import threading
 
 # (set, get) symbol pairs: numpy's and scipy's wheels (scipy-openblas, 64- and 32-bit integers), then
@@ -26,30 +27,40 @@ SYMBOLS = (
     ("openblas_set_num_threads", "openblas_get_num_threads"),
 )
 _lock = threading.Lock()
-_held = {"blocks": 0, "before": []}  # blocks open in any thread; the thread counts they replaced
+_held = {"blocks": 0, "libs": [], "before": []}  # blocks open in any thread; what they changed
+
+
+def openblas():
+    """[(set_num_threads, get_num_threads)] of each OpenBLAS loaded in this process (numpy's, and
+    scipy's once imported); [] where none is found. Looked up again when modules were imported
+    since the last call (scipy's is loaded by its first import of scipy.linalg or scipy.optimize)."""
+    return _loaded(len(sys.modules))
+
+
+@functools.lru_cache(maxsize=1)
+def _loaded(modules):
+    try:
+        with open("/proc/self/maps") as maps:
+            fields = [line.split(None, 5) for line in maps if "openblas" in line]
+    except OSError:
+        return []
+    paths = sorted({f[5].strip() for f in fields if len(f) == 6})
+    return [functions for functions in map(_functions, paths) if functions]
 
 
 @functools.cache
-def openblas():
-    """[(set_num_threads, get_num_threads)] of each OpenBLAS loaded in this process when first asked
-    (numpy's, and scipy's once imported); [] where none is found."""
+def _functions(path):
+    """(set, get) of the OpenBLAS at `path`, or None."""
+    if "openblas" not in path.rsplit("/", 1)[-1]:
+        return None
     try:
-        with open("/proc/self/maps") as maps:
-            fields = [line.split(None, 5) for line in maps]
+        lib = ctypes.CDLL(path)
     except OSError:
-        return []
-    paths = sorted({f[5].strip() for f in fields if len(f) == 6 and "openblas" in f[5].rsplit("/", 1)[-1]})
-    found = []
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for set_name, get_name in SYMBOLS:
-            if hasattr(lib, set_name) and hasattr(lib, get_name):
-                found.append((getattr(lib, set_name), getattr(lib, get_name)))
-                break
-    return found
+        return None
+    for set_name, get_name in SYMBOLS:
+        if hasattr(lib, set_name) and hasattr(lib, get_name):
+            return getattr(lib, set_name), getattr(lib, get_name)
+    return None
 
 
 @contextlib.contextmanager
@@ -58,8 +69,9 @@ def one_thread():
     thread ends, on as many as before the first began (OpenBLAS's setting is the process's)."""
     with _lock:
         if _held["blocks"] == 0:
-            _held["before"] = [get() for _, get in openblas()]
-            for set_threads, _ in openblas():
+            _held["libs"] = openblas()
+            _held["before"] = [get() for _, get in _held["libs"]]
+            for set_threads, _ in _held["libs"]:
                 set_threads(1)
         _held["blocks"] += 1
     try:
@@ -68,5 +80,5 @@ def one_thread():
         with _lock:
             _held["blocks"] -= 1
             if _held["blocks"] == 0:
-                for (set_threads, _), n in zip(openblas(), _held["before"]):
+                for (set_threads, _), n in zip(_held["libs"], _held["before"]):
                     set_threads(n)

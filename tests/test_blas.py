@@ -77,3 +77,11 @@ def test_blocks_in_two_threads_restore_after_the_last(openblas):
     release.set()
     worker.join(10)
     assert threads() == before
+
+
+def test_finds_scipys_openblas_once_scipy_is_loaded(openblas):
+    import scipy.linalg  # noqa: F401  (loads scipy's own OpenBLAS, if its wheel has one)
+
+    with open("/proc/self/maps") as maps:
+        paths = {line.split(None, 5)[5].strip() for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
+    assert len(blas.openblas()) == len(paths)
