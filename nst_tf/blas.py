@@ -1,15 +1,17 @@
-"""numpy's OpenBLAS held to one thread around the LAPACK calls made between TensorFlow ops.
+"""numpy's (and scipy's) OpenBLAS held to one thread around the BLAS and LAPACK calls made between
+TensorFlow ops: WCT's eigendecompositions, and L-BFGS-B's vector operations on the image's pixels.
 
 OpenBLAS's worker threads spin while they wait for each other. When something else holds a core (a
 training or another worker beside the run, TensorFlow's own pool still spinning after an op) they
 wait for a thread that is not running, and a call that takes milliseconds takes seconds. Measured on
 the 2-core AMD EPYC (2026-12-07, one other process busy): a 512 x 512 float64 `np.linalg.eigh` 0.20 s
 on numpy's default two threads, 0.037 s on one (idle: 0.045 and 0.038 s); WCT's covariance powers
-at 512 x 512 took 0.85-18 s per image with the default threads, 0.14 s on one (bench/README.md).
+at 512 x 512 took 0.85-18 s per image with the default threads, 0.14 s on one, and an idle image
+3.34 s against 3.07 s; L-BFGS 1.15x faster an iteration at 256 x 192 (bench/blas_threads.py).
 
-threadpoolctl does this for any BLAS; the project needs it around one call, so it calls OpenBLAS's
-own `set_num_threads` through ctypes, and does nothing where numpy's BLAS is not an OpenBLAS found
-in /proc/self/maps (MKL, Accelerate, other systems).
+threadpoolctl does this for any BLAS; the project needs it around two calls, so it calls OpenBLAS's
+own `set_num_threads` through ctypes, and does nothing where the BLAS is not an OpenBLAS found in
+/proc/self/maps (MKL, Accelerate, other systems).
 """
 
 import contextlib
