@@ -43,8 +43,8 @@ def iterates(fun, x0, bounds, iterations, history):
                 "gtol": 0.0,
             }
             # OpenBLAS on one thread (`nst_tf.blas`): its idle threads spin after each of L-BFGS-B's
-            # vector operations and take a core from TensorFlow's gradient (0.28 -> 0.24 s an
-            # iteration at 256 x 192)
+            # vector operations and take a core from TensorFlow's gradient (0.285 -> 0.248 s an
+            # iteration at 256 x 192, 0.96 -> 0.91 s at 512 x 384: bench/blas_threads.py)
             with blas.one_thread():
                 result = scipy.optimize.minimize(
                     fun, start, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback, options=options
