@@ -44,7 +44,7 @@ import timing
 
 from nst_tf import blas, images, precision
 from nst_tf.methods import base, get
-from nst_tf.methods.gatys import lbfgs, optimize
+from nst_tf.methods.gatys import optimize
 from nst_tf.methods.gatys.config import PRESETS
 from nst_tf.methods.wct import transforms
 from nst_tf.methods.wct.config import WCTSettings
@@ -56,7 +56,8 @@ SIZE = 512
 
 
 def machine():
-    """What the numbers were measured on, and the thread environment (the user's: none set)."""
+    """What the numbers were measured on, and the thread environment (the user's: none set). Not
+    `bench_step.machine_info`: importing bench_step sets the thread variables to 2."""
     return {
         "cpu_model": timing.cpuinfo_field("model name"),
         "nproc": os.cpu_count(),
@@ -72,6 +73,19 @@ def spin(seconds):
         pass
 
 
+@contextlib.contextmanager
+def blas_threads(threads):
+    """Inside the block the package's `blas.one_thread` holds OpenBLAS to one thread ("one", as
+    shipped) or leaves numpy's default threads ("default": the code before it, the peer)."""
+    original = blas.one_thread
+    if threads == "default":
+        blas.one_thread = contextlib.nullcontext
+    try:
+        yield
+    finally:
+        blas.one_thread = original
+
+
 class Powers:
     """`transforms.covariance_power` timed, under numpy's default threads or one (`threads`)."""
 
@@ -79,13 +93,11 @@ class Powers:
         self.power, self.seconds, self.threads = transforms.covariance_power, 0.0, "one"
 
     def __call__(self, *args, **kwargs):
-        original, start = blas.one_thread, time.perf_counter()
-        if self.threads == "default":
-            blas.one_thread = contextlib.nullcontext
+        start = time.perf_counter()
         try:
-            return self.power(*args, **kwargs)
+            with blas_threads(self.threads):
+                return self.power(*args, **kwargs)
         finally:
-            blas.one_thread = original
             self.seconds += time.perf_counter() - start
 
 
@@ -123,13 +135,8 @@ def lbfgs_seconds(content, style, vgg_weights, size, iterations, threads):
     config = dataclasses.replace(
         PRESETS["quality"], iterations=iterations, width=size[0], height=size[1], scales=1
     )
-    original = lbfgs.blas.one_thread
-    if threads == "default":
-        lbfgs.blas.one_thread = contextlib.nullcontext
-    try:
+    with blas_threads(threads):  # what `lbfgs.iterates` enters
         ends = [time.perf_counter() for _ in optimize.stylize(content, style, vgg_weights, config)]
-    finally:
-        lbfgs.blas.one_thread = original
     return statistics.median(np.diff(ends)[10:].tolist())
 
 
@@ -219,13 +226,12 @@ def main(argv=None):
         parser.error(f"--parts: wct, lbfgs or both, not {args.parts}")
     if not blas.openblas():
         raise SystemExit("no OpenBLAS found in this process (numpy's BLAS is another): nothing to compare")
-    # the file keeps the parts not measured this time (each part records when it ran)
+    # the file keeps the parts not measured this time (each part records when and where it ran)
     record = json.loads(args.out.read_text()) if args.out.is_file() else {"bench": "blas_threads"}
-    record["machine"] = machine()
     for part, measure_part in (("wct", measure_wct), ("lbfgs", measure_lbfgs)):
         if part in parts:
             started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-            record[part] = {"started": started, **measure_part(args)}
+            record[part] = {"started": started, "machine": machine(), **measure_part(args)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.out}")
