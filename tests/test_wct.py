@@ -402,27 +402,42 @@ def test_an_engine_encodes_a_style_once_for_all_its_levels(wct_inputs):
 
 
 def test_the_decoders_padding_and_upsampling_are_tf_pads_and_keras_ones():
-    """The faster layers (slices and concatenations, a broadcast) give exactly the same numbers."""
+    """The faster layers give the numbers of the plain ones: the padding (slices and concatenations)
+    exactly, the upsampling fused into the next convolution (`UpsampleConv2D`) up to rounding."""
     x = tf.random.normal([2, 7, 9, 5], seed=3)
-    for p in (1, 2, 3):
-        want = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
-        np.testing.assert_array_equal(decoders.ReflectionPad2D(p)(x).numpy(), want.numpy())
-    want = tf.keras.layers.UpSampling2D(2, interpolation="nearest")(x)
-    np.testing.assert_array_equal(decoders.Upsample2D()(x).numpy(), want.numpy())
     mirror = lambda p: lambda t: tf.pad(t, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")  # noqa: E731
+    for p in (1, 2, 3):
+        np.testing.assert_array_equal(decoders.ReflectionPad2D(p)(x).numpy(), mirror(p)(x).numpy())
+    fused = decoders.UpsampleConv2D(4, activation="relu")
+    fused.build(x.shape)
+    fused.bias.assign(tf.random.normal([4], seed=5))
+    conv = tf.keras.layers.Conv2D(4, 3, activation="relu")
+    conv.build((None, None, None, 5))
+    conv.set_weights(fused.get_weights())
     keras_up = tf.keras.layers.UpSampling2D(2, interpolation="nearest")
+    plain = lambda t: conv(mirror(1)(keras_up(t)))  # noqa: E731
     for ours, theirs, training in [  # and their gradients, decoding and in a training step
         (decoders.ReflectionPad2D(2), mirror(2), None),
-        (decoders.Upsample2D(), keras_up, None),
         (decoders.ReflectionPad2D(1), mirror(1), True),
-        (decoders.Upsample2D(), keras_up, True),
+        (fused, plain, None),
     ]:
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
             a, b = ours(x, training=training), theirs(x)
             weights = tf.random.stateless_normal(a.shape, [1, 2])
             loss_a, loss_b = tf.reduce_sum(a * weights), tf.reduce_sum(b * weights)
-        got, want = tape.gradient(loss_a, x), tape.gradient(loss_b, x)
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+        sources = [x, *ours.weights]  # and the convolution's kernel and bias
+        got = tape.gradient(loss_a, sources)
+        want = tape.gradient(loss_b, [x, *conv.weights][: len(sources)])
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-4)
+    half = decoders.UpsampleConv2D(4, activation="relu", dtype="mixed_bfloat16")
+    half.build(x.shape)
+    half.set_weights(fused.get_weights())
+    y = half(x)
+    assert y.dtype == tf.bfloat16 and y.shape == (2, 14, 18, 4)
+    np.testing.assert_allclose(y.numpy().astype(np.float32), plain(x).numpy(), rtol=0.05, atol=0.05)
     model = decoders.build_decoder(2, precision="bfloat16")
     assert model(tf.zeros([1, 5, 6, 128])).shape == (1, 10, 12, 3)
