@@ -1,0 +1,113 @@
+"""The decoders' floor: how far a picture's own reconstruction is from it in style distance S.
+
+    .venv/bin/python bench/decoder_floor.py --data MANIFEST     # ~3 min idle
+
+A fast method's output can be no closer to the style's statistics than its decoders can rebuild
+them. For docs/fast.md's held-out styles and photos (docs/make_fast.py's STYLES and PHOTOS, at a
+512 px long side), each picture x is rebuilt through WCT's levels at strength 0 (each level alone,
+then the cascade 5,4,3,2,1 the page uses) and through AdaIN with x as its own content and style,
+and the style distance S(rebuilt, x) of `nst_tf.app.metrics` is measured, with the PSNR. The
+peer is the optimisation: each style's S on docs/fast.md's pairs (`--preset quality`, from
+docs/fast/results.json); the table gives S(rebuilt style) over the optimisation's median S for
+that style. Above 1.5 the method cannot pass the issues' bar on that style, whatever its
+transform does: the decoder has to improve. bfloat16 where native (the methods' default here:
+`auto`). Results: bench/results/decoder_floor.json.
+"""
+
+import argparse
+import datetime
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "docs"))
+
+import make_fast  # noqa: E402  (the held-out names and the manifest reading)
+
+from nst_tf import images, precision  # noqa: E402
+from nst_tf.app import metrics  # noqa: E402
+from nst_tf.methods import base, get  # noqa: E402
+from nst_tf.methods.adain.config import AdaINSettings  # noqa: E402
+from nst_tf.methods.wct.config import WCTSettings  # noqa: E402
+from nst_tf.nets import weights  # noqa: E402
+
+OUT = REPO / "bench" / "results" / "decoder_floor.json"
+RESULTS = REPO / "docs" / "fast" / "results.json"
+WAYS = ("wct 5", "wct 4", "wct 3", "wct 2", "wct 1", "wct 5,4,3,2,1", "adain")
+
+
+def rebuild(way, picture, vgg_weights, kind):
+    """`picture` (H, W, 3) uint8 through `way`: WCT levels at strength 0, or AdaIN onto itself."""
+    h, w = picture.shape[:2]
+    if way == "adain":
+        settings = AdaINSettings(width=w, height=h, precision=kind)
+    else:
+        settings = WCTSettings(width=w, height=h, precision=kind, wct_levels=way.split()[1], strength=0.0)
+    engine = get(way.split()[0]).engine(settings, vgg_weights)
+    out = engine.stylise(base.prepare_inputs(picture, engine.prepare_style([picture]), settings), settings)
+    rgb = np.asarray(out).reshape(h, w, 3) + np.asarray(images.MEANS).reshape(3)
+    return np.clip(rgb, 0, 255).round().astype(np.uint8)
+
+
+def optimisation_distances(style_name):
+    """The optimisation's S on docs/fast.md's pairs with this style."""
+    quality = json.loads(RESULTS.read_text())["runs"]["quality"]
+    return [r["style_distance"] for key, r in quality.items() if key.endswith("__" + style_name)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="the training manifest (its held-out split is used)")
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    root = Path(args.data).parent
+    vgg_weights = weights.embedded_default()
+    judge = metrics.Judge(vgg_weights)
+    kind = precision.resolve("auto")
+    rows = []
+    records = [("style", r) for r in make_fast.heldout(args.data, make_fast.STYLES)]
+    records += [("photo", r) for r in make_fast.heldout(args.data, make_fast.PHOTOS)]
+    for role, record in records:
+        picture = metrics.long_side(images.load_image(root / record["file"]), metrics.STYLE_LONG_SIDE)
+        own = judge.moments(judge.features(picture))
+        name = make_fast.name_of(record)
+        peer = optimisation_distances(name) if role == "style" else []
+        row = {"picture": name, "role": role, "optimisation_S": peer, "ways": {}}
+        for way in WAYS:
+            rebuilt = rebuild(way, picture, vgg_weights, kind)
+            s = judge.style_distance(judge.moments(judge.features(rebuilt)), own)
+            mse = float(np.mean((rebuilt.astype(np.float64) - picture) ** 2))
+            entry = {"S": s, "psnr_db": 10 * np.log10(255.0**2 / max(mse, 1e-12))}
+            if peer:
+                entry["over_optimisation"] = s / statistics.median(peer)
+            row["ways"][way] = entry
+            print(f"[floor] {name} {way}: S {s:.0f}, {entry['psnr_db']:.2f} dB", file=sys.stderr, flush=True)
+        rows.append(row)
+    record = {
+        "bench": "decoder_floor",
+        "started": started.isoformat(timespec="seconds"),
+        "precision": kind,
+        "data": str(args.data),
+        "rows": rows,
+    }
+    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    print("| picture | " + " | ".join(WAYS) + " |")
+    print("| --- |" + " --- |" * len(WAYS))
+    for row in rows:
+        cells = []
+        for way in WAYS:
+            e = row["ways"][way]
+            ratio = f" (×{e['over_optimisation']:.1f})" if "over_optimisation" in e else ""
+            cells.append(f"{e['S']:.0f}{ratio}, {e['psnr_db']:.1f} dB")
+        print(f"| {row['role']} {row['picture']} | " + " | ".join(cells) + " |")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
