@@ -41,13 +41,17 @@ RESULTS = REPO / "docs" / "fast" / "results.json"
 WAYS = ("wct 5", "wct 4", "wct 3", "wct 2", "wct 1", "wct 5,4,3,2,1", "adain")
 
 
-def rebuild(way, picture, vgg_weights, kind):
-    """`picture` (H, W, 3) uint8 through `way`: WCT levels at strength 0, or AdaIN onto itself."""
+def rebuild(way, picture, vgg_weights, kind, folders):
+    """`picture` (H, W, 3) uint8 through `way`: WCT levels at strength 0, or AdaIN onto itself, with
+    the decoders of `folders` ({method: folder or None for the package's})."""
     h, w = picture.shape[:2]
-    if way == "adain":
-        settings = AdaINSettings(width=w, height=h, precision=kind)
+    method = way.split()[0]
+    chosen = {"decoder": str(folders[method])} if folders.get(method) else {}
+    if method == "adain":
+        settings = AdaINSettings(width=w, height=h, precision=kind, **chosen)
     else:
-        settings = WCTSettings(width=w, height=h, precision=kind, wct_levels=way.split()[1], strength=0.0)
+        levels = way.split()[1]
+        settings = WCTSettings(width=w, height=h, precision=kind, wct_levels=levels, strength=0.0, **chosen)
     engine = get(way.split()[0]).engine(settings, vgg_weights)
     out = engine.stylise(base.prepare_inputs(picture, engine.prepare_style([picture]), settings), settings)
     rgb = np.asarray(out).reshape(h, w, 3) + np.asarray(images.MEANS).reshape(3)
@@ -63,8 +67,15 @@ def optimisation_distances(style_name):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="the training manifest (its held-out split is used)")
+    parser.add_argument("--wct_decoder", help="a folder of WCT decoders (default: the package's)")
+    parser.add_argument("--adain_decoder", help="a folder with an AdaIN decoder (default: the package's)")
+    parser.add_argument("--ways", default=";".join(WAYS), help="of " + "; ".join(WAYS) + ", separated by ';'")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
+    ways = [w.strip() for w in args.ways.split(";")]
+    if not ways or not set(ways) <= set(WAYS):
+        parser.error(f"--ways: each of {'; '.join(WAYS)}, separated by ';'")
+    folders = {"wct": args.wct_decoder, "adain": args.adain_decoder}
     started = datetime.datetime.now(datetime.timezone.utc)
     root = Path(args.data).parent
     vgg_weights = weights.embedded_default()
@@ -79,8 +90,8 @@ def main():
         name = make_fast.name_of(record)
         peer = optimisation_distances(name) if role == "style" else []
         row = {"picture": name, "role": role, "optimisation_S": peer, "ways": {}}
-        for way in WAYS:
-            rebuilt = rebuild(way, picture, vgg_weights, kind)
+        for way in ways:
+            rebuilt = rebuild(way, picture, vgg_weights, kind, folders)
             s = judge.style_distance(judge.moments(judge.features(rebuilt)), own)
             mse = float(np.mean((rebuilt.astype(np.float64) - picture) ** 2))
             entry = {"S": s, "psnr_db": 10 * np.log10(255.0**2 / max(mse, 1e-12))}
@@ -94,14 +105,15 @@ def main():
         "started": started.isoformat(timespec="seconds"),
         "precision": kind,
         "data": str(args.data),
+        "decoders": {m: f or "the package's" for m, f in folders.items()},
         "rows": rows,
     }
     Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
-    print("| picture | " + " | ".join(WAYS) + " |")
-    print("| --- |" + " --- |" * len(WAYS))
+    print("| picture | " + " | ".join(ways) + " |")
+    print("| --- |" + " --- |" * len(ways))
     for row in rows:
         cells = []
-        for way in WAYS:
+        for way in ways:
             e = row["ways"][way]
             ratio = f" (×{e['over_optimisation']:.1f})" if "over_optimisation" in e else ""
             cells.append(f"{e['S']:.0f}{ratio}, {e['psnr_db']:.1f} dB")
