@@ -41,9 +41,10 @@ RESULTS = REPO / "docs" / "fast" / "results.json"
 WAYS = ("wct 5", "wct 4", "wct 3", "wct 2", "wct 1", "wct 5,4,3,2,1", "adain")
 
 
-def rebuild(way, picture, vgg_weights, kind, folders):
+def rebuild(way, picture, vgg_weights, kind, folders, engines):
     """`picture` (H, W, 3) uint8 through `way`: WCT levels at strength 0, or AdaIN onto itself, with
-    the decoders of `folders` ({method: folder or None for the package's})."""
+    the decoders of `folders` ({method: folder or None for the package's}); `engines` caches each
+    way's engine (an engine serves any size, as in docs/make_fast.py)."""
     h, w = picture.shape[:2]
     method = way.split()[0]
     chosen = {"decoder": str(folders[method])} if folders.get(method) else {}
@@ -52,10 +53,12 @@ def rebuild(way, picture, vgg_weights, kind, folders):
     else:
         levels = way.split()[1]
         settings = WCTSettings(width=w, height=h, precision=kind, wct_levels=levels, strength=0.0, **chosen)
-    engine = get(way.split()[0]).engine(settings, vgg_weights)
-    out = engine.stylise(base.prepare_inputs(picture, engine.prepare_style([picture]), settings), settings)
-    rgb = np.asarray(out).reshape(h, w, 3) + np.asarray(images.MEANS).reshape(3)
-    return np.clip(rgb, 0, 255).round().astype(np.uint8)
+    if way not in engines:
+        engines[way] = get(method).engine(settings, vgg_weights)
+    engine = engines[way]
+    return images.deprocess(
+        engine.stylise(base.prepare_inputs(picture, engine.prepare_style([picture]), settings), settings)
+    )
 
 
 def optimisation_distances(style_name):
@@ -81,7 +84,7 @@ def main():
     vgg_weights = weights.embedded_default()
     judge = metrics.Judge(vgg_weights)
     kind = precision.resolve("auto")
-    rows = []
+    rows, engines = [], {}
     records = [("style", r) for r in make_fast.heldout(args.data, make_fast.STYLES)]
     records += [("photo", r) for r in make_fast.heldout(args.data, make_fast.PHOTOS)]
     for role, record in records:
@@ -91,7 +94,7 @@ def main():
         peer = optimisation_distances(name) if role == "style" else []
         row = {"picture": name, "role": role, "optimisation_S": peer, "ways": {}}
         for way in ways:
-            rebuilt = rebuild(way, picture, vgg_weights, kind, folders)
+            rebuilt = rebuild(way, picture, vgg_weights, kind, folders, engines)
             s = judge.style_distance(judge.moments(judge.features(rebuilt)), own)
             mse = float(np.mean((rebuilt.astype(np.float64) - picture) ** 2))
             entry = {"S": s, "psnr_db": 10 * np.log10(255.0**2 / max(mse, 1e-12))}

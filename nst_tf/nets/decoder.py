@@ -72,12 +72,9 @@ class UpsampleConv2D(tf.keras.layers.Conv2D):
         h, w = tf.shape(x)[1], tf.shape(x)[2]
         kind = self.compute_dtype
         x = tf.cast(x, kind)
-        kernel = tf.einsum(
-            "apy,bqx,yxio->abpqio",
-            tf.constant(_TAPS, tf.float32),
-            tf.constant(_TAPS, tf.float32),
-            tf.cast(self.kernel, tf.float32),
-        )  # (2, 2, 2, 2, C_in, C_out): phase, 2x2 kernel
+        taps = tf.constant(_TAPS, tf.float32)
+        kernel = tf.einsum("apy,bqx,yxio->abpqio", taps, taps, tf.cast(self.kernel, tf.float32))
+        # (2, 2, 2, 2, C_in, C_out): the output phase (row, column), then its 2x2 kernel
         kernel = tf.cast(kernel, kind)
         x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")  # (n, h + 2, w + 2, C_in)
         phases = [
