@@ -35,17 +35,10 @@ import make_fast  # noqa: E402  (the held-out pairs, the page's runner and worki
 
 from nst_tf import images  # noqa: E402
 from nst_tf.app import metrics  # noqa: E402
-from nst_tf.methods.wct.transforms import ADAIN_EPS, EPS  # noqa: E402
+from nst_tf.methods.wct.transforms import ADAIN_EPS, covariance_power  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "pair_bounds.json"
 METHODS = ("wct", "adain")
-
-
-def matrix_power(cov, power, eps=EPS):
-    """cov^power with the eigenvalues <= eps dropped (the methods' `covariance_power`)."""
-    values, vectors = np.linalg.eigh(cov)
-    keep = values > eps
-    return (vectors[:, keep] * values[keep] ** power) @ vectors[:, keep].T
 
 
 def targets(content, style):
@@ -54,7 +47,8 @@ def targets(content, style):
     sc, ss = np.sqrt(content.var(0) + ADAIN_EPS), np.sqrt(style.var(0) + ADAIN_EPS)
     adain = (content - mc) / sc * ss + ms
     cov_c, cov_s = np.cov((content - mc).T), np.cov((style - ms).T)
-    wct = (content - mc) @ matrix_power(cov_c, -0.5) @ matrix_power(cov_s, 0.5) + ms
+    power = lambda cov, p: covariance_power(cov, p).numpy()  # noqa: E731  (the methods' own)
+    wct = (content - mc) @ power(cov_c, -0.5) @ power(cov_s, 0.5) + ms
     return {"adain": np.maximum(adain, 0), "wct": np.maximum(wct, 0)}
 
 
