@@ -35,25 +35,21 @@ import make_fast  # noqa: E402  (the held-out pairs, the page's runner and worki
 
 from nst_tf import images  # noqa: E402
 from nst_tf.app import metrics  # noqa: E402
-from nst_tf.methods.wct.transforms import ADAIN_EPS, covariance_power  # noqa: E402
+from nst_tf.methods.wct.transforms import LinearMap, Moments, mean_and_covariance  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "pair_bounds.json"
 METHODS = ("wct", "adain")
 
 
 def targets(content, style):
-    """{method: relu4_1 target} of (positions, C) relu4_1 features, clipped at 0."""
-    mc, ms = content.mean(0), style.mean(0)
-    sc, ss = np.sqrt(content.var(0) + ADAIN_EPS), np.sqrt(style.var(0) + ADAIN_EPS)
-    adain = (content - mc) / sc * ss + ms
-    cov_c, cov_s = np.cov((content - mc).T), np.cov((style - ms).T)
-    power = lambda cov, p: covariance_power(cov, p).numpy()  # noqa: E731  (the methods' own)
-    wct = (content - mc) @ power(cov_c, -0.5) @ power(cov_s, 0.5) + ms
-    return {"adain": np.maximum(adain, 0), "wct": np.maximum(wct, 0)}
-
-
-def content_distance(a, c):
-    return float(np.mean((a - c) ** 2) / np.mean(c**2))
+    """{method: relu4_1 target}: the methods' own maps (`transforms.LinearMap`) applied to the
+    content's (positions, C) features, clipped at 0."""
+    adain_stats = lambda rows: Moments(diagonal=True).add(rows).result()  # noqa: E731
+    maps = {
+        "wct": LinearMap.wct(mean_and_covariance(content), mean_and_covariance(style)),
+        "adain": LinearMap.adain(adain_stats(content), adain_stats(style)),
+    }
+    return {method: np.maximum(f(content).numpy(), 0) for method, f in maps.items()}
 
 
 def main():
@@ -90,9 +86,9 @@ def main():
                 m_out = judge.moments(f_out)
                 by_layer = {l: judge.style_distance({l: m_out[l]}, {l: m_style[l]}) for l in m_out}
                 row[method] = {
-                    "target_content_over": content_distance(own[method], f_content[layer])
+                    "target_content_over": metrics.content_distance(own[method], f_content[layer])
                     / peer["content_distance"],
-                    "content_over": content_distance(f_out[layer], f_content[layer])
+                    "content_over": metrics.content_distance(f_out[layer], f_content[layer])
                     / peer["content_distance"],
                     "style_over_by_layer": {l: s / peer["style_distance"] for l, s in by_layer.items()},
                 }

@@ -34,6 +34,11 @@ def long_side(image, side):
     return images.resize_to(image, max(round(w * scale), 1), max(round(h * scale), 1))
 
 
+def content_distance(a, c):
+    """mean((a - c)^2) / mean(c^2): features `a` against the content's `c` (same shape)."""
+    return float(np.mean((a - c) ** 2) / np.mean(c**2))
+
+
 class Judge:
     """The measuring VGG-19, built once: `scores(output, content, style)` for any number of results."""
 
@@ -72,6 +77,6 @@ class Judge:
         a, c = f_out[CONTENT_LAYER], f_content[CONTENT_LAYER]
         return {
             "style_moved": 1.0 - s_out / self.style_distance(m_content, m_style),
-            "content_distance": float(np.mean((a - c) ** 2) / np.mean(c**2)),
+            "content_distance": content_distance(a, c),
             "style_distance": s_out,
         }
