@@ -189,6 +189,7 @@ def measure(args):
                 if method != "quality":
                     record["decoders"] = decoder_record(method, settings)
                     record["levels"] = list(settings.levels())
+                    record["strength"] = settings.strength
                 results["runs"].setdefault(method, {})[key] = record
                 save(image, method, key)
                 log(f"{method} {key}: {json.dumps({k: record[k] for k in ('seconds', 'style_moved')})}")
@@ -314,7 +315,8 @@ def section(results, methods):
             + ")"
             for name, d in any_run["decoders"].items()
         )
-        lines.append(f"- {method}: levels {levels}; decoders {decoders}.")
+        strength = any_run.get("strength", 1.0)  # runs recorded before the field: the default was 1
+        lines.append(f"- {method}: levels {levels}, strength {strength:g}; decoders {decoders}.")
     header = "| photo × style | " + " | ".join(
         f"{m}: style distance / content distance (s)" for m in ["quality", *fast]
     )

@@ -119,11 +119,17 @@ class WCTSettings(DecoderSettings):
     """WCT's settings (the shared ones in `DecoderSettings` and `Settings`).
 
     Attributes:
+      strength: as `DecoderSettings`'s, 0.6 by default (AdaIN's is 1).
       wct_levels: the levels to transform, comma-separated, run coarse to fine (5 = relu5_1 first).
     """
 
     method, title, models = "wct", "WCT", "wct"
 
+    # The authors' code's alpha (Li et al.'s test_wct.lua: 0.6, in its README's commands too); at 1
+    # the five levels keep little of the photo (docs/fast.md measures both).
+    strength: float = _field(
+        0.6, "1 = the style's feature statistics, 0 = the content rebuilt (default: wct 0.6, adain 1)."
+    )
     wct_levels: str = _field(
         ALL_LEVELS, "WCT: levels to transform, coarse to fine (5 = relu5_1 ... 1 = relu1_1)."
     )
