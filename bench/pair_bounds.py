@@ -10,7 +10,8 @@ page's 512 px working size, the style at `nst_tf.app.metrics`' 512 px long side)
   and colouring at relu4_1 alone. They are computed in the judge's own features (average pooling;
   the methods encode with max pooling), so they are the transforms' cost in the judge's units, not
   the methods' exact targets; negative values are clipped as a ReLU's output would be;
-- the method's output, made as docs/make_fast.py makes it (strength 1, its decoders): its content
+- the method's output, made as docs/make_fast.py makes it but at strength 1 (the targets' strength;
+  WCT's default is 0.6), with its decoders: its content
   distance, and its style distance S split by layer, relu1_1 ... relu4_1.
 
 Everything is over the optimisation's (`--preset quality`) number on the same pair, from
@@ -81,7 +82,7 @@ def main():
             own = targets(f_content[layer], f_style[layer])
             row = {"pair": key, "optimisation": {k: peer[k] for k in ("content_distance", "style_distance")}}
             for method in args.methods:
-                image, _, _ = runner.stylise(method, content, [style_image])
+                image, _, _ = runner.stylise(method, content, [style_image], strength=1.0)  # the targets'
                 f_out = judge.features(image)
                 m_out = judge.moments(f_out)
                 by_layer = {l: judge.style_distance({l: m_out[l]}, {l: m_style[l]}) for l in m_out}

@@ -111,7 +111,9 @@ def main():
         f"{' '.join(f'{x:8.0f}' for x in baseline['max'])}"
     )
     for levels, passes in [(s, 1) for s in sets] + [(args.repeat_levels, args.repeat)]:
-        settings = dataclasses.replace(base, width=width, height=height, wct_levels=levels)
+        settings = dataclasses.replace(  # strength 1: where WCT sets its levels' statistics exactly
+            base, width=width, height=height, wct_levels=levels, strength=1.0
+        )
         engine = get("wct").engine(settings, vgg_weights)
         x = content
         for i in range(passes):
