@@ -358,7 +358,8 @@ def section(results, methods):
         lines += [
             "",
             "First photo, first style: strength 0, 0.5, 1; a 50/50 blend of the first two styles; the first"
-            " style on the left half and the second on the right (rows: " + ", ".join(rows) + "):",
+            " style on the left half and the second on the right, both at the method's default strength"
+            " (rows: " + ", ".join(rows) + "):",
             "",
             f"![strength, blend, mask]({OUT.name}/extras.jpg)",
         ]
