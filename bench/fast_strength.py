@@ -77,20 +77,15 @@ def main():
     for strength in strengths:
         rows = {}
         for photo, style in pairs:
-            key = f"{make_fast.name_of(photo)}__{make_fast.name_of(style)}"
+            key = make_fast.pair_key(photo, style)
             content, style_image = load(photo), load(style)
             image, _, settings = runner.stylise(args.method, content, [style_image], strength=strength)
             scores = runner.judge.scores(image, content, style_image)
-            rows[key] = {
-                "style_over": scores["style_distance"] / quality[key]["style_distance"],
-                "content_over": scores["content_distance"] / quality[key]["content_distance"],
-            }
+            rows[key] = dict(
+                zip(("style_over", "content_over"), make_fast.over_optimisation(scores, quality[key]))
+            )
             print(f"[strength] {strength:g} {key}: {json.dumps(rows[key])}", file=sys.stderr, flush=True)
-        within = [
-            k
-            for k, r in rows.items()
-            if r["style_over"] <= make_fast.RATIO and r["content_over"] <= make_fast.RATIO
-        ]
+        within = [k for k, r in rows.items() if max(r.values()) <= make_fast.RATIO]
         found.append(
             {
                 "strength": strength,

@@ -73,7 +73,7 @@ def main():
         content = images.resize_to(content, *make_fast.working_size(content))
         f_content = judge.features(content)
         for style in make_fast.heldout(args.data, make_fast.STYLES):
-            key = f"{make_fast.name_of(photo)}__{make_fast.name_of(style)}"
+            key = make_fast.pair_key(photo, style)
             peer = quality[key]
             style_image = images.load_image(root / style["file"])
             f_style = judge.features(metrics.long_side(style_image, metrics.STYLE_LONG_SIDE))

@@ -74,6 +74,18 @@ def name_of(record):
     return Path(record["file"]).stem.rsplit("_", 1)[0].split("_", 1)[-1]
 
 
+def pair_key(photo, style):
+    """A pair's key in results.json: "<photo's name>__<style's name>"."""
+    return f"{name_of(photo)}__{name_of(style)}"
+
+
+def over_optimisation(scores, peer):
+    """(style, content) distances of `scores` over the optimisation's `peer` on the same pair."""
+    return scores["style_distance"] / peer["style_distance"], scores["content_distance"] / peer[
+        "content_distance"
+    ]
+
+
 def working_size(image, side=SIZE):
     h, w = image.shape[:2]
     return (side, round(side * h / w)) if w >= h else (round(side * w / h), side)
@@ -181,7 +193,7 @@ def measure(args):
     for method in args.methods:
         for photo in photos:
             for style in styles:
-                key = f"{name_of(photo)}__{name_of(style)}"
+                key = pair_key(photo, style)
                 content, style_image = load(photo), load(style)
                 image, seconds, settings = runner.stylise(method, content, [style_image])
                 record = {"seconds": round(seconds, 2), "load": round(os.getloadavg()[0], 1)}
@@ -274,7 +286,7 @@ def grid(results, methods, side=CELL):
         y = side * (i + 1)
         picture.paste(thumb(root / photo["file"], side), (0, y))
         for j, style in enumerate(styles):
-            key = f"{name_of(photo)}__{name_of(style)}"
+            key = pair_key(photo, style)
             for k, method in enumerate(methods):
                 path = output_of(method, key)
                 if path.exists():
@@ -335,7 +347,7 @@ def section(results, methods):
                     else ""
                 )
                 continue
-            ratio = (r["style_distance"] / q["style_distance"], r["content_distance"] / q["content_distance"])
+            ratio = over_optimisation(r, q)
             ok = max(ratio) <= RATIO
             within[method] += ok
             cells.append(
