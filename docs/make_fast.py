@@ -158,10 +158,19 @@ def decoder_record(method, settings):
             "folder": str(folder),
             "shipped": bool(entry),
             "iterations_done": provenance.get("iterations_done"),
+            "iterations_all_stages": provenance.get("iterations_all_stages"),
             "psnr_db": entry.get("psnr_db"),
             "heldout_losses": entry.get("heldout_losses"),
         }
     return used
+
+
+def its_text(decoder):
+    """A decoder's training steps: its last stage's, and all its stages' where it had several."""
+    last, everything = decoder.get("iterations_done"), decoder.get("iterations_all_stages")
+    if everything and everything != last:
+        return f"{last or '?'} its in its last stage, {everything:,} in all"
+    return f"{last or '?'} its"
 
 
 def save(image, method, key):
@@ -322,7 +331,7 @@ def section(results, methods):
         any_run = next(iter(runs[method].values()))
         levels = ",".join(map(str, any_run.get("levels", [])))
         decoders = ", ".join(
-            f"`{name}` ({'shipped' if d['shipped'] else 'not shipped'}, {d['iterations_done'] or '?'} its"
+            f"`{name}` ({'shipped' if d['shipped'] else 'not shipped'}, {its_text(d)}"
             + (f", held-out PSNR {d['psnr_db']['heldout_stored']:.2f} dB" if d.get("psnr_db") else "")
             + ")"
             for name, d in any_run["decoders"].items()
