@@ -293,6 +293,21 @@ def test_wcts_settings_are_flags_of_nst_tf_run(wct_inputs):
     assert set(get("wct").files(settings)) == {"decoder_relu3_1", "decoder_relu1_1"}
 
 
+def test_a_flag_whose_default_differs_by_method_takes_each_methods_own():
+    """--strength: WCT's default 0.6, AdaIN's 1 (the package's decoders); the flag shows neither."""
+    from absl.testing import flagsaver
+
+    from nst_tf.cli import flags as cli_flags
+    from nst_tf.cli import run as cli_run
+
+    assert cli_run.FLAGS["strength"].default is None and "wct 0.6, adain 1" in cli_run.FLAGS["strength"].help
+    for method, want in (("wct", 0.6), ("adain", 1.0)):
+        with flagsaver.flagsaver():
+            cli_run.FLAGS.unparse_flags()
+            cli_run.FLAGS(["run", "--method", method])
+            assert cli_flags.settings_from_flags(get(method)).strength == want
+
+
 def test_wct_batch_and_beam_give_the_images_of_nst_tf_run(wct_inputs, tmp_path):
     """Through the seam: the local batch, the Beam pipeline and single runs write the same pictures."""
     from nst_tf.app import batch

@@ -83,28 +83,41 @@ PARSERS = {
 }
 
 
-def define_setting_flags(settings):
-    """A flag per field of the settings dataclass instance `settings` (its values are the defaults)."""
+def define_setting_flags(settings, varying=()):
+    """A flag per field of the settings dataclass instance `settings` (its values are the defaults);
+    a field in `varying` (its default differs between methods, its help names them) shows none: a
+    settings flag applies only when given, so its default is for the help alone."""
     for field in dataclasses.fields(settings):
         name = field.name
         if name in FLAGS:
             continue
-        default = getattr(settings, name)
+        value = getattr(settings, name)
+        default = None if name in varying else value
         help_text = HELP.get(name) or field.metadata.get("help", name.replace("_", " "))
         choices = CHOICES.get(name) or field.metadata.get("choices")
         if name in PARSERS:
-            flags.DEFINE_string(name, PARSERS[name][1](default), help_text)
+            flags.DEFINE_string(name, None if default is None else PARSERS[name][1](default), help_text)
         elif choices:
             flags.DEFINE_enum(name, default, list(choices), help_text)
-        elif isinstance(default, bool):
+        elif isinstance(value, bool):
             flags.DEFINE_bool(name, default, help_text)
-        elif isinstance(default, int):
+        elif isinstance(value, int):
             flags.DEFINE_integer(name, default, help_text)
-        elif isinstance(default, float):
+        elif isinstance(value, float):
             flags.DEFINE_float(name, default, help_text)
         else:
             flags.DEFINE_string(name, default, help_text)
         SETTING_FLAGS.append(name)
+
+
+def _varying_defaults(names):
+    """The settings fields whose default differs between the methods `names` that have them."""
+    seen = {}
+    for name in names:
+        preset = methods.spec(name).presets["default"]
+        for field in dataclasses.fields(preset):
+            seen.setdefault(field.name, set()).add(repr(getattr(preset, field.name)))
+    return {field for field, defaults in seen.items() if len(defaults) > 1}
 
 
 SETTING_FLAGS = []  # the flags that are settings fields, in definition order
@@ -130,8 +143,9 @@ flags.DEFINE_string("tensorboard_dir", None, "Also write costs and images for Te
 flags.DEFINE_string(
     "resume", None, "Continue the interrupted run in this output folder, from its saved state."
 )
+_VARYING = _varying_defaults(methods.BUILTIN)
 for _name in methods.BUILTIN:  # every built-in method's settings are flags
-    define_setting_flags(methods.spec(_name).presets["default"])
+    define_setting_flags(methods.spec(_name).presets["default"], _VARYING)
 
 # The batch's own flags.
 flags.DEFINE_string("pairs", None, "CSV with a content,style header: run these pairs (not content x style).")
