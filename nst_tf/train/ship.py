@@ -280,6 +280,7 @@ def stage_lines(book):
             stage_origin(s, own)
             + f"{s['steps']:,} steps at crop {s['crop']}, batch {s['batch_size']}, learning rate "
             f"{s['learning_rate']:g}, {s['precision']}"
+            + (f", style weight {s['style_weight']:g}" if trained_on_styles(s) else "")
             + (f", style hue {s['style_hue']:g}" if s.get("style_hue") else "")
             + (f", rate decay {s['lr_decay']:g}" if s.get("lr_decay") else "")
             + f" ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
@@ -287,6 +288,12 @@ def stage_lines(book):
         )
         lines += ["", f"`{name}` was trained in stages: {shown}."]
     return lines
+
+
+def trained_on_styles(stage):
+    """Whether a stage's loss had a style term (AdaIN's runs; WCT's decoders train on photos alone,
+    though their records carry the option's default)."""
+    return stage.get("style_weight") is not None and not str(stage.get("run", "")).startswith("wct_")
 
 
 def stage_origin(stage, own):
