@@ -169,8 +169,8 @@ def its_text(decoder):
     """A decoder's training steps: its last stage's, and all its stages' where it had several."""
     last, everything = decoder.get("iterations_done"), decoder.get("iterations_all_stages")
     if everything and everything != last:
-        return f"{last or '?'} its in its last stage, {everything:,} in all"
-    return f"{last or '?'} its"
+        return f"{last or 0:,} its in its last stage, {everything:,} in all"
+    return f"{last:,} its" if last else "? its"
 
 
 def save(image, method, key):

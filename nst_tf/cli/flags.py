@@ -83,10 +83,12 @@ PARSERS = {
 }
 
 
-def define_setting_flags(settings, varying=()):
+def define_setting_flags(settings, varying=None):
     """A flag per field of the settings dataclass instance `settings` (its values are the defaults);
-    a field in `varying` (its default differs between methods, its help names them) shows none: a
-    settings flag applies only when given, so its default is for the help alone."""
+    a field in `varying` ({field: {method: default}}, the defaults differing between methods) has
+    no default of its own, its help names each method's: a settings flag applies only when given,
+    so its default is for the help alone."""
+    varying = varying or {}
     for field in dataclasses.fields(settings):
         name = field.name
         if name in FLAGS:
@@ -94,6 +96,8 @@ def define_setting_flags(settings, varying=()):
         value = getattr(settings, name)
         default = None if name in varying else value
         help_text = HELP.get(name) or field.metadata.get("help", name.replace("_", " "))
+        if name in varying:
+            help_text = f"{help_text} {_defaults_text(varying[name])}"
         choices = CHOICES.get(name) or field.metadata.get("choices")
         if name in PARSERS:
             flags.DEFINE_string(name, None if default is None else PARSERS[name][1](default), help_text)
@@ -111,13 +115,24 @@ def define_setting_flags(settings, varying=()):
 
 
 def _varying_defaults(names):
-    """The settings fields whose default differs between the methods `names` that have them."""
+    """{field: {method: default}} of the settings fields whose default differs between the methods
+    `names` that have them."""
     seen = {}
     for name in names:
         preset = methods.spec(name).presets["default"]
         for field in dataclasses.fields(preset):
-            seen.setdefault(field.name, set()).add(repr(getattr(preset, field.name)))
-    return {field for field, defaults in seen.items() if len(defaults) > 1}
+            seen.setdefault(field.name, {})[name] = getattr(preset, field.name)
+    return {
+        field: defaults
+        for field, defaults in seen.items()
+        if any(value != next(iter(defaults.values())) for value in defaults.values())
+    }
+
+
+def _defaults_text(defaults):
+    """'(default: wct 0.6, adain 1)' of {method: default}."""
+    shown = (f"{m} {v:g}" if isinstance(v, float) else f"{m} {v}" for m, v in defaults.items())
+    return f"(default: {', '.join(shown)})"
 
 
 SETTING_FLAGS = []  # the flags that are settings fields, in definition order

@@ -28,6 +28,7 @@ ENCODER_POOLING = (
 BYTES_PER_PIXEL = {"bfloat16": 2600, "float32": 3800}
 WHOLE_IMAGE_BYTES_PER_PIXEL = 64  # the image, the output and the masks, whole, while tiling
 MIN_TILE = 64  # the smallest tile core (px)
+STRENGTH_HELP = "1 = the style's feature statistics, 0 = the content rebuilt."  # each method's default
 
 
 def _field(default, help_text):
@@ -56,7 +57,7 @@ class DecoderSettings(Settings):
     method = title = models = ""  # --method, its name in messages, its folder in the package's models
     bytes_per_pixel = BYTES_PER_PIXEL
 
-    strength: float = _field(1.0, "1 = the style's feature statistics, 0 = the content rebuilt (wct, adain).")
+    strength: float = _field(1.0, STRENGTH_HELP)
     decoder: str | None = _field(
         None, "Folder of the trained decoders (nst_tf.train --out); default: the package's (wct, adain)."
     )
@@ -127,9 +128,7 @@ class WCTSettings(DecoderSettings):
 
     # The authors' code's alpha (Li et al.'s test_wct.lua: 0.6, in its README's commands too); at 1
     # the five levels keep little of the photo (docs/fast.md measures both).
-    strength: float = _field(
-        0.6, "1 = the style's feature statistics, 0 = the content rebuilt (default: wct 0.6, adain 1)."
-    )
+    strength: float = _field(0.6, STRENGTH_HELP)
     wct_levels: str = _field(
         ALL_LEVELS, "WCT: levels to transform, coarse to fine (5 = relu5_1 ... 1 = relu1_1)."
     )
