@@ -16,9 +16,9 @@ Results: bench/results/fast_strength.json (or `--out`).
 import argparse
 import datetime
 import json
-import math
 import sys
 from pathlib import Path
+from statistics import geometric_mean
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -29,10 +29,6 @@ import make_fast  # noqa: E402  (the held-out pairs, the page's runner and judge
 from nst_tf import images  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "fast_strength.json"
-
-
-def geometric_mean(values):
-    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def main():

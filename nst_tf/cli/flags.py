@@ -122,11 +122,12 @@ def _varying_defaults(names):
         preset = methods.spec(name).presets["default"]
         for field in dataclasses.fields(preset):
             seen.setdefault(field.name, {})[name] = getattr(preset, field.name)
-    return {
-        field: defaults
-        for field, defaults in seen.items()
-        if any(value != next(iter(defaults.values())) for value in defaults.values())
-    }
+    varying = {}
+    for field, defaults in seen.items():
+        values = list(defaults.values())
+        if any(value != values[0] for value in values[1:]):
+            varying[field] = defaults
+    return varying
 
 
 def _defaults_text(defaults):
