@@ -12,6 +12,10 @@ docs/fast/results.json); the table gives S(rebuilt style) over the optimisation'
 that style. Above 1.5 the method cannot pass the issues' bar on that style, whatever its
 transform does: the decoder has to improve. bfloat16 where native (the methods' default here:
 `auto`). Results: bench/results/decoder_floor.json.
+
+Also each rebuild's grid: its power at the harmonics of the deepest decoder's stride (a pattern
+that repeats every 8 px for relu4_1 and AdaIN, 16 for relu5_1 and the cascade) over the
+picture's own power there, the lattice of docs/fast.md as a number (1: none added).
 """
 
 import argparse
@@ -34,6 +38,7 @@ from nst_tf.app import metrics  # noqa: E402
 from nst_tf.methods import base, get  # noqa: E402
 from nst_tf.methods.adain.config import AdaINSettings  # noqa: E402
 from nst_tf.methods.wct.config import WCTSettings  # noqa: E402
+from nst_tf.nets import decoder_files as decoders  # noqa: E402
 from nst_tf.nets import weights  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "decoder_floor.json"
@@ -59,6 +64,21 @@ def rebuild(way, picture, vgg_weights, kind, folders, engines):
     return images.deprocess(
         engine.stylise(base.prepare_inputs(picture, engine.prepare_style([picture]), settings), settings)
     )
+
+
+def way_stride(way):
+    """The pixels a way's deepest decoder upsamples by: its lattice's period."""
+    levels = [4] if way == "adain" else [int(lv) for lv in way.split()[1].split(",")]
+    return decoders.level_stride(max(levels))
+
+
+def grid_power(picture, stride):
+    """Power of an (H, W, 3) uint8 image's grey at the harmonics of `stride` px: every (k, l) /
+    stride cycles a pixel but (0, 0), i.e. all of a pattern that repeats every `stride` px."""
+    h, w = picture.shape[0] // stride * stride, picture.shape[1] // stride * stride
+    grey = picture[:h, :w].astype(np.float64).mean(axis=2)
+    power = np.abs(np.fft.fft2(grey - grey.mean())) ** 2
+    return float(power[:: h // stride, :: w // stride].sum())
 
 
 def optimisation_distances(style_name):
@@ -98,6 +118,9 @@ def main():
             s = judge.style_distance(judge.moments(judge.features(rebuilt)), own)
             mse = float(np.mean((rebuilt.astype(np.float64) - picture) ** 2))
             entry = {"S": s, "psnr_db": 10 * np.log10(255.0**2 / max(mse, 1e-12))}
+            stride = way_stride(way)
+            if stride > 1:  # relu1_1's decoder does not upsample: no lattice to measure
+                entry["grid_over_picture"] = grid_power(rebuilt, stride) / grid_power(picture, stride)
             if peer:
                 entry["over_optimisation"] = s / statistics.median(peer)
             row["ways"][way] = entry
@@ -119,8 +142,12 @@ def main():
         for way in ways:
             e = row["ways"][way]
             ratio = f" (×{e['over_optimisation']:.1f})" if "over_optimisation" in e else ""
-            cells.append(f"{e['S']:.0f}{ratio}, {e['psnr_db']:.1f} dB")
+            grid = f", grid ×{e['grid_over_picture']:.1f}" if "grid_over_picture" in e else ""
+            cells.append(f"{e['S']:.0f}{ratio}, {e['psnr_db']:.1f} dB{grid}")
         print(f"| {row['role']} {row['picture']} | " + " | ".join(cells) + " |")
+    grids = [[row["ways"][way].get("grid_over_picture") for row in rows] for way in ways]
+    means = [f"×{statistics.geometric_mean(g):.1f}" if None not in g else "—" for g in grids]
+    print("| grid, geometric mean | " + " | ".join(means) + " |")
     print(f"written to {args.out}")
 
 

@@ -270,6 +270,7 @@ def test_training_lowers_the_loss_and_an_interrupted_run_resumes_exactly(data, t
         "total",
         "content",
         "style",
+        "grid",
         "seconds",
     }
     assert np.asarray(Image.open(run / "previews" / "30.png")).shape == (64, 32, 3)

@@ -36,6 +36,7 @@ def test_its_constants_are_the_tensorflow_codes():
     assert jt.STYLE_WEIGHT == train_options.STYLE_WEIGHT and jt.ADAIN_EPS == transforms.ADAIN_EPS
     assert (jt.ADAIN_LEVEL, jt.ADAIN_FILE) == (adain_config.LEVEL, adain_config.DECODER_FILE)
     assert jt.STYLE_LAYERS == adain_training.STYLE_LAYERS
+    assert jt.GRID_WEIGHTS == {"wct": wct_training.GRID_WEIGHT, "adain": adain_training.GRID_WEIGHT}
     adam = tf.keras.optimizers.Adam()
     assert jt.ADAM == {"beta_1": adam.beta_1, "beta_2": adam.beta_2, "epsilon": adam.epsilon}
 
@@ -80,22 +81,24 @@ def test_the_decoder_is_build_decoders(nets):
 def test_the_wct_and_adain_losses_are_the_training_codes(nets):
     layers, widths, keras, params, x = nets
     vgg = weights.VGGWeights(layers, "npz", "tiny", "0" * 64)
-    task = wct_training.DecoderTraining(2, vgg)
+    task = wct_training.DecoderTraining(2, vgg, grid_weight=30.0)
     task.network.set_weights(keras[2].get_weights())
     want = {k: float(v) for k, v in task.losses(tf.constant(x)).items()}
+    assert "grid" in want
     p2 = jax.tree_util.tree_map(jnp.asarray, params[2])
     got = jt.wct_losses(
-        p2, jax.tree_util.tree_map(jnp.asarray, layers), jnp.asarray(x), 2, widths, jnp.float32
+        p2, jax.tree_util.tree_map(jnp.asarray, layers), jnp.asarray(x), 2, widths, jnp.float32, 30.0
     )
     for name in want:
         assert float(got[name]) == pytest.approx(want[name], rel=1e-4), name
     s = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32) - jt.MEANS
-    task = adain_training.DecoderTraining(vgg, style_weight=7.0)
+    task = adain_training.DecoderTraining(vgg, style_weight=7.0, grid_weight=300.0)
     task.network.set_weights(keras[4].get_weights())
     want = {k: float(v) for k, v in task.losses(tf.constant(x), tf.constant(s)).items()}
+    assert "grid" in want
     p4 = jax.tree_util.tree_map(jnp.asarray, params[4])
     vgg_j = jax.tree_util.tree_map(jnp.asarray, layers)
-    got = jt.adain_losses(p4, vgg_j, jnp.asarray(x), jnp.asarray(s), widths, jnp.float32, 7.0)
+    got = jt.adain_losses(p4, vgg_j, jnp.asarray(x), jnp.asarray(s), widths, jnp.float32, 7.0, 300.0)
     for name in want:
         assert float(got[name]) == pytest.approx(want[name], rel=1e-3), name
 

@@ -153,10 +153,11 @@ def test_the_readme_says_which_run_each_stage_of_a_model_trained_in_stages_belon
     stages = [
         {**stage, "run": "wct_relu3_1", "steps": 100, "seconds": 36, "part": "dec3_1 ... dec1_1"},
         {**stage, "run": "wct_relu4_1", "steps": 5845, "seconds": 3600},
-        {**stage, "run": "adain", "steps": 4738, "seconds": 7200},
+        {**stage, "run": "adain", "steps": 4738, "seconds": 7200, "grid_weight": 1000.0},
     ]
     book = {"files": {"adain_decoder.npz": {"provenance": {"stages": stages}}}}
     (line,) = [x for x in ship.stage_lines(book) if x]
     assert "layers dec3_1 ... dec1_1 as the wct_relu3_1 decoder: 100 steps" in line
     assert "then as the wct_relu4_1 decoder: 5,845 steps" in line
     assert "then 4,738 steps" in line and "as the adain" not in line
+    assert line.count("grid weight") == 1 and "bfloat16, grid weight 1000 (2.0 h" in line

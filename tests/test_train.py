@@ -14,7 +14,8 @@ from PIL import Image
 
 from nst_tf import files
 from nst_tf.errors import SettingError, WeightsError
-from nst_tf.methods.wct.training import reconstruction_losses
+from nst_tf.methods.wct import training as wct_training
+from nst_tf.methods.wct.training import reconstruction_losses, stride_grid
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets import weights
 from nst_tf.train import session
@@ -62,6 +63,30 @@ def test_reconstruction_losses_are_pixel_plus_feature_mean_squares():
     )
 
 
+def test_the_grid_term_is_the_part_that_repeats_with_the_stride():
+    """stride_grid against numpy: a pattern tiled every 8 px is found whole over a smooth image (a
+    gradient and a wave), a pattern of another period or the smooth image alone give next to nothing."""
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:64, 0:80].astype(np.float32)
+    smooth = np.stack([np.sin(xx / 9.0 + k) * 40 + yy for k in range(3)], -1)[None]
+    pattern = rng.normal(0, 5, (1, 8, 8, 3)).astype(np.float32)
+    pattern -= pattern.mean(axis=(1, 2), keepdims=True)
+    tiled = np.tile(pattern, (1, 8, 10, 1))
+    image = smooth + tiled
+    box = np.lib.stride_tricks.sliding_window_view(image, (8, 8), axis=(1, 2)).mean(axis=(-2, -1))
+    detail = image[:, 4 : 4 + 57, 4 : 4 + 73] - box  # the image less its 8 x 8 box mean
+    phases = detail[:, :56, :72].reshape(1, 7, 8, 9, 8, 3).mean(axis=(1, 3))
+    want = np.mean((phases - phases.mean(axis=(1, 2), keepdims=True)) ** 2)
+    assert float(stride_grid(image, 8)) == pytest.approx(want, rel=1e-3)
+    assert want == pytest.approx(np.mean(pattern**2), rel=0.05)
+    assert float(stride_grid(smooth, 8)) < 0.02 * np.mean(pattern**2)
+    other = np.tile(rng.normal(0, 5, (1, 7, 7, 3)).astype(np.float32), (1, 10, 12, 1))[:, :64, :80]
+    assert float(stride_grid(smooth + other, 8)) < 0.05 * np.mean(other**2)
+    got = reconstruction_losses(smooth, image, smooth[:, :8, :8], smooth[:, :8, :8], grid_weight=10, stride=8)
+    assert float(got["grid"]) == pytest.approx(np.mean(pattern**2), rel=1e-4)  # y - x: the pattern alone
+    assert float(got["total"]) == pytest.approx(np.mean(tiled**2) + 10 * np.mean(pattern**2), rel=1e-4)
+
+
 def test_three_steps_give_finite_losses_a_model_previews_and_provenance(data, tmp_path):
     steps = []
     model = session.train(options(data, tmp_path, precision="bfloat16"), log=QUIET, show=steps.append)
@@ -78,7 +103,8 @@ def test_three_steps_give_finite_losses_a_model_previews_and_provenance(data, tm
     assert record["model"]["sha256"] == files.sha256_of(model) and record["training_seconds"] > 0
     assert record["settings"]["precision"] == "bfloat16" and record["task"]["level"] == 2
     assert {"cpu", "cpus", "device", "platform"} <= set(record["sessions"][0]["machine"])
-    assert set(record["final_losses"]) == {"iteration", "total", "pixel", "feature", "seconds"}
+    assert set(record["final_losses"]) == {"iteration", "total", "pixel", "feature", "grid", "seconds"}
+    assert record["settings"]["grid_weight"] == wct_training.GRID_WEIGHT  # the method's default, kept
     assert "tensorflow" in record["versions"]
     assert decoders.read_meta(model)["steps"] == 3
     decoders.load_decoder(model, 2, decoders.widths_of(tiny_layers()))
@@ -127,6 +153,22 @@ def test_an_interrupted_run_resumed_takes_exactly_the_steps_of_an_uninterrupted_
     assert any(not np.array_equal(a[name], constant[name]) for name in a)  # the decay is applied
 
 
+def test_a_run_saved_before_the_grid_term_resumes_without_it(data, tmp_path):
+    """A run's settings.json from before --grid_weight existed: it trained without the term, so
+    it goes on without it (not with the method's new default), and --grid_weight cannot change that."""
+    session.train(options(data, tmp_path, iterations=2, grid_weight=0.0), log=QUIET)
+    run = tmp_path / "wct_relu2_1"
+    saved = json.loads((run / session.SETTINGS_JSON).read_text())
+    del saved["settings"]["grid_weight"]
+    (run / session.SETTINGS_JSON).write_text(json.dumps(saved))
+    with pytest.raises(SettingError, match="grid_weight was 0.0 in this run"):
+        session.resume(options(data, tmp_path, iterations=3, grid_weight=5.0), ["grid_weight"], log=QUIET)
+    model = session.resume(options(data, tmp_path, iterations=3), ["iterations"], log=QUIET)
+    record = json.loads((run / session.PROVENANCE_JSON).read_text())
+    assert record["iterations_done"] == 3 and "grid" not in record["final_losses"]
+    assert decoders.read_meta(model)["stages"][-1]["grid_weight"] == 0.0
+
+
 def test_bad_settings_are_named(data, tmp_path):
     with pytest.raises(SettingError, match="level=6: must be 1..5"):
         session.train(options(data, tmp_path, level=6), log=QUIET)
@@ -138,6 +180,8 @@ def test_bad_settings_are_named(data, tmp_path):
         session.train(options(data, tmp_path, crop=40), log=QUIET)
     with pytest.raises(SettingError, match="lr_decay=-1.0: must be 0"):
         session.train(options(data, tmp_path, lr_decay=-1.0), log=QUIET)
+    with pytest.raises(SettingError, match="grid_weight=-1.0: must be 0"):
+        session.train(options(data, tmp_path, grid_weight=-1.0), log=QUIET)
     with pytest.raises(SettingError, match="method=gatys: has no network to train"):
         session.train(options(data, tmp_path, method="gatys"), log=QUIET)
     with pytest.raises(SettingError, match="no saved state"):

@@ -8,6 +8,7 @@ Ctrl-C or SIGTERM saves the run and exits 130 with the command that continues it
 import dataclasses
 import signal
 import sys
+import typing
 
 from nst_tf import quiet
 
@@ -27,9 +28,10 @@ def define_flags(options=TrainOptions(), flag_values=FLAGS):
     """A flag per field of `TrainOptions` (its defaults, its help), and `--resume`."""
     for field in dataclasses.fields(options):
         default, text = getattr(options, field.name), field.metadata["help"]
-        if isinstance(default, int) or field.name == "level":
+        kinds = typing.get_args(field.type) or (field.type,)  # `int | None`: int
+        if int in kinds:
             flags.DEFINE_integer(field.name, default, text, flag_values=flag_values)
-        elif isinstance(default, float):
+        elif float in kinds:
             flags.DEFINE_float(field.name, default, text, flag_values=flag_values)
         else:
             flags.DEFINE_string(field.name, default, text, flag_values=flag_values)

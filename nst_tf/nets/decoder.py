@@ -15,6 +15,7 @@ from nst_tf.nets.decoder_files import (  # noqa: F401  (the plan and files, re-e
     carried_stages,
     decoder_file,
     level_layer,
+    level_stride,
     plan,
     quantise,
     read_meta,

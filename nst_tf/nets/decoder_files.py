@@ -22,6 +22,12 @@ def level_layer(level):
     return f"conv{level}_1"
 
 
+def level_stride(level):
+    """Pixels a position of relu<L>_1 spans in each direction, and the decoder's upsampling: 2^(L-1)."""
+    level_layer(level)
+    return 2 ** (level - 1)
+
+
 def widths_of(layers):
     """{block: channels} of VGG-19 weights in canonical form (`VGGWeights.layers`)."""
     return {block: layers[f"conv{block}_1"][0].shape[-1] for block, _, _ in BLOCKS}

@@ -23,6 +23,7 @@ import dataclasses
 import json
 import shutil
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from nst_tf.train.options import STAGE_SETTINGS
 MEANS = np.array([123.68, 116.779, 103.939], np.float32)  # nst_tf.images.MEANS
 POOLING = "max"  # nst_tf.methods.wct.config.ENCODER_POOLING
 FEATURE_WEIGHT = 1.0  # nst_tf.methods.wct.training.FEATURE_WEIGHT
+GRID_WEIGHTS = {"wct": 1000.0, "adain": 1000.0}  # nst_tf.methods.<method>.training.GRID_WEIGHT
 STYLE_WEIGHT = 65.0  # nst_tf.train.options.STYLE_WEIGHT
 ADAIN_EPS = 1e-5  # nst_tf.methods.wct.transforms.ADAIN_EPS
 ADAIN_LEVEL, ADAIN_FILE = 4, "adain_decoder.npz"  # nst_tf.methods.adain.config
@@ -113,7 +115,19 @@ def init_decoder(level, widths, seed):
     return params
 
 
-def wct_losses(params, vgg, x, level, widths, dtype):
+def stride_grid(image, stride):
+    """`nst_tf.methods.wct.training.stride_grid`: the part of `image` repeating every `stride` px."""
+    jax, jnp = _jax()
+    low = jax.lax.reduce_window(image, 0.0, jax.lax.add, (1, stride, stride, 1), (1, 1, 1, 1), "VALID")
+    low = low / (stride * stride)
+    n, h, w, c = low.shape
+    detail = image[:, stride // 2 : stride // 2 + h, stride // 2 : stride // 2 + w] - low
+    h, w = h // stride * stride, w // stride * stride
+    phases = jnp.mean(detail[:, :h, :w].reshape(n, h // stride, stride, w // stride, stride, c), axis=(1, 3))
+    return jnp.mean(jnp.square(phases - jnp.mean(phases, axis=(1, 2), keepdims=True)))
+
+
+def wct_losses(params, vgg, x, level, widths, dtype, grid_weight=0.0):
     """`nst_tf.methods.wct.training.reconstruction_losses` of x's relu<level>_1 decoding."""
     jax, jnp = _jax()
     layer = decoders.level_layer(level)
@@ -121,7 +135,11 @@ def wct_losses(params, vgg, x, level, widths, dtype):
     y = decode(params, f, level, widths, dtype)[:, : x.shape[1], : x.shape[2]]
     pixel = jnp.mean(jnp.square(y - x))
     feature = jnp.mean(jnp.square(encode(vgg, y, [layer], dtype)[layer] - f))
-    return {"total": pixel + FEATURE_WEIGHT * feature, "pixel": pixel, "feature": feature}
+    out = {"total": pixel + FEATURE_WEIGHT * feature, "pixel": pixel, "feature": feature}
+    if grid_weight > 0:
+        out["grid"] = stride_grid(y - x, decoders.level_stride(level))
+        out["total"] += grid_weight * out["grid"]
+    return out
 
 
 def channel_statistics(f):
@@ -138,7 +156,7 @@ def adain(content_f, style_f):
     return (content_f - mc) / sc * ss + ms
 
 
-def adain_losses(params, vgg, c, s, widths, dtype, style_weight):
+def adain_losses(params, vgg, c, s, widths, dtype, style_weight, grid_weight=0.0):
     """`nst_tf.methods.adain.training.DecoderTraining.losses` of contents c and styles s."""
     jax, jnp = _jax()
     layers = list(STYLE_LAYERS)
@@ -154,7 +172,12 @@ def adain_losses(params, vgg, c, s, widths, dtype, style_weight):
         (m, sd), (ms, ss) = channel_statistics(g_f[layer]), channel_statistics(s_f[layer])
         distance = jnp.mean(jnp.square(m - ms)) + jnp.mean(jnp.square(sd - ss))
         style = style + distance / (jnp.mean(jnp.square(s_f[layer])) + 1e-12)
-    return {"total": content + style_weight * style, "content": content, "style": style}
+    out = {"total": content + style_weight * style, "content": content, "style": style}
+    if grid_weight > 0:
+        energy = jnp.mean(jnp.square(c)) + 1e-12
+        out["grid"] = stride_grid(g, decoders.level_stride(ADAIN_LEVEL)) / energy
+        out["total"] += grid_weight * out["grid"]
+    return out
 
 
 def adam_update(params, moments, gradients, step, learning_rate):
@@ -280,6 +303,7 @@ class Options:
     crop: int = 256
     precision: str = "bfloat16"
     style_weight: float = STYLE_WEIGHT
+    grid_weight: float | None = None  # None: the method's GRID_WEIGHTS
     seed: int = 0
     init_from: str | None = None
     save_every: int = 1000
@@ -303,6 +327,8 @@ class Options:
             raise SettingError("lr_decay", "must be 0 (a constant rate) or more", self.lr_decay)
         if self.precision not in ("float32", "bfloat16"):
             raise SettingError("precision", "must be float32 or bfloat16", self.precision)
+        if self.grid_weight is not None and not 0.0 <= self.grid_weight < float("inf"):
+            raise SettingError("grid_weight", "must be 0 (none) or more", self.grid_weight)
         if self.storage not in decoders.STORAGES:
             raise SettingError("storage", f"must be one of {', '.join(decoders.STORAGES)}", self.storage)
         if not (Path(self.pack) / PACK_VGG).is_file():
@@ -345,6 +371,8 @@ class Run:
 
     def __init__(self, options):
         jax, jnp = _jax()
+        if options.grid_weight is None:
+            options = dataclasses.replace(options, grid_weight=GRID_WEIGHTS[options.method])
         self.options = options.validate()
         vgg, self.encoder = read_pack_vgg(Path(options.pack) / PACK_VGG)
         widths = decoders.widths_of(vgg)
@@ -358,6 +386,8 @@ class Run:
         self.data_sha = sha256_of(manifest)
         adain = options.method == "adain"
         self.names = ("total", "content", "style") if adain else ("total", "pixel", "feature")
+        self.names += ("grid",) if options.grid_weight > 0 else ()
+        grid_weight = options.grid_weight
         self.params = jax.tree_util.tree_map(jnp.asarray, params)
         self.moments = (jax.tree_util.tree_map(jnp.zeros_like, self.params),) * 2
         vgg, dtype = jax.tree_util.tree_map(jnp.asarray, vgg), getattr(jnp, options.precision)
@@ -365,9 +395,9 @@ class Run:
         def total(p, *batch):
             batch = [b - MEANS for b in batch]
             if adain:
-                parts = adain_losses(p, vgg, *batch, widths, dtype, options.style_weight)
+                parts = adain_losses(p, vgg, *batch, widths, dtype, options.style_weight, grid_weight)
             else:
-                parts = wct_losses(p, vgg, *batch, self.level, widths, dtype)
+                parts = wct_losses(p, vgg, *batch, self.level, widths, dtype, grid_weight)
             return parts["total"], parts
 
         def step(p, moments, i, *batch):
@@ -443,7 +473,7 @@ def main(argv=None):
     p.add_argument("--weights", help="VGG-19 weights (default: the embedded default)")
     t = verbs.add_parser("train", help="there: train a decoder with JAX")
     for field in dataclasses.fields(Options):
-        kind = type(field.default) if field.default is not None else (int if field.name == "level" else str)
+        kind = [k for k in typing.get_args(field.type) or (field.type,) if k is not type(None)][0]
         t.add_argument(f"--{field.name}", type=kind, default=field.default)
     args = parser.parse_args(argv)
     with one_line_exit():

@@ -13,7 +13,8 @@ RESUMABLE_CHANGES = ("iterations", "save_every", "preview_every", "log_every")
 # What a model file records of each stage of its training (`session`, `ship`, and `jax_train`,
 # whose options have all but style_hue).
 STAGE_SETTINGS = (
-    "crop", "batch_size", "learning_rate", "lr_decay", "precision", "style_weight", "style_hue", "seed"
+    "crop", "batch_size", "learning_rate", "lr_decay", "precision", "style_weight", "style_hue",
+    "grid_weight", "seed",
 )  # fmt: skip
 
 
@@ -60,6 +61,12 @@ class TrainOptions:
         "adain: rotate each style crop's hues by a random fraction of the colour circle up to this "
         "(0-0.5; 0: none): more distinct palettes from the same styles.",
     )
+    grid_weight: float | None = _field(
+        None,
+        "Weight of the penalty on the decoder's stride grid, the lattice a nearest-neighbour "
+        "decoder leaves where it invents detail (0: none; default: the method's, "
+        "nst_tf.methods.<method>.training.GRID_WEIGHT; a run saved before it had 0).",
+    )
     init_from: str | None = _field(
         None,
         "Start the network from this trained model file: the same network (to go on in another "
@@ -83,6 +90,8 @@ class TrainOptions:
             raise SettingError(
                 "crop", "must be a multiple of 16 (the deepest decoder upsamples 16x)", self.crop
             )
+        if self.grid_weight is not None and not 0.0 <= self.grid_weight < float("inf"):
+            raise SettingError("grid_weight", "must be 0 (none) or more", self.grid_weight)
         if not 0.0 <= self.style_hue <= 0.5:
             raise SettingError(
                 "style_hue", "must be a fraction of the colour circle in [0, 0.5]", self.style_hue

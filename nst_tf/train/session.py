@@ -112,6 +112,8 @@ def train(options, log=print, show=None):
     run_dir.mkdir(exist_ok=True)
     used, why = precision.describe(options.precision)
     options = dataclasses.replace(options, precision=used)  # auto is decided once, here, and kept
+    if options.grid_weight is None:  # the method's default, kept with the run's settings
+        options = dataclasses.replace(options, grid_weight=entry.grid_weight)
     saved = {"settings": dataclasses.asdict(options), "data_sha256": data_sha, "precision_reason": why}
     files.write_text(run_dir / SETTINGS_JSON, json.dumps(saved, indent=1) + "\n")
     run = open_run(entry, options, run_dir, log, {"precision": {"used": used, "reason": why}, "sessions": []})
@@ -130,6 +132,7 @@ def resume(options, given=(), log=print, show=None):
         where = f"{run_dir}/{report.CHECKPOINT_DIR}/latest.json"
         raise SettingError("resume", f"no saved state ({where} is missing); start without it")
     saved = json.loads((run_dir / SETTINGS_JSON).read_text())
+    saved["settings"].setdefault("grid_weight", 0.0)  # a run saved before the grid term trained without it
     merged = resumed_options(type(options)(**saved["settings"]), options, given, saved["data_sha256"])
     run = open_run(entry, merged, run_dir, log, read_provenance(run_dir), latest[0])
     log(f"Resuming {run_dir.name} after step {int(run.trainer.done)} of {merged.iterations}")

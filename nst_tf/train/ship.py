@@ -282,6 +282,7 @@ def stage_lines(book):
             f"{s['learning_rate']:g}, {s['precision']}"
             + (f", style weight {s['style_weight']:g}" if trained_on_styles(s) else "")
             + (f", style hue {s['style_hue']:g}" if s.get("style_hue") else "")
+            + (f", grid weight {s['grid_weight']:g}" if s.get("grid_weight") else "")
             + (f", rate decay {s['lr_decay']:g}" if s.get("lr_decay") else "")
             + f" ({s['seconds'] / 3600:.1f} h, {s['cpu']})"
             for s in stages

@@ -8,9 +8,12 @@ t = AdaIN(relu4_1(c), relu4_1(s)), the decoder gives g = D(t), and
     content = mean((relu4_1(g) - t)^2) / mean(t^2)
     style   = sum over relu1_1 ... relu4_1 of
               (mean((mu(g) - mu(s))^2) + mean((sigma(g) - sigma(s))^2)) / mean(relu_l(s)^2)
-    total   = content + style_weight x style
+    grid    = stride_grid(g, 8) / mean(c^2)        (only where grid_weight > 0)
+    total   = content + style_weight x style + grid_weight x grid
 
-the encoder frozen, mu and sigma each channel's mean and standard deviation over positions.
+the encoder frozen, mu and sigma each channel's mean and standard deviation over positions, and
+stride_grid WCT's (`nst_tf.methods.wct.training`): the part of the decoding that repeats with the
+decoder's 8-pixel stride, relative to the photos' energy (our term, not the paper's).
 
 The default style weight, 65, is the reference code's lambda of 10 carried over: its VGG is
 normalised (each channel's mean activation 1), and on one batch of 8 training photos and 8 styles
@@ -27,6 +30,7 @@ from nst_tf.errors import SettingError
 from nst_tf.methods.adain.config import DECODER_FILE, LEVEL
 from nst_tf.methods.adain.transforms import adaptive_instance_normalization, statistics_distance
 from nst_tf.methods.wct.config import ENCODER_POOLING
+from nst_tf.methods.wct.training import stride_grid
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets.vgg import build_vgg
 from nst_tf.train.options import STYLE_WEIGHT
@@ -34,11 +38,13 @@ from nst_tf.train.options import STYLE_WEIGHT
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")  # relu1_1 ... relu4_1
 CONTENT_LAYER = decoders.level_layer(LEVEL)
 PREVIEW_STYLES = 4
+GRID_WEIGHT = 1000.0  # --grid_weight's default for AdaIN: the term starts near a tenth of the total
 
 
-def adain_losses(g_f, t, s_f, style_weight):
-    """{total, content, style} from the decoding's features `g_f` and the style's `s_f` ({layer:
-    (n, H, W, C)}) and the AdaIN target `t` (see the module docstring)."""
+def adain_losses(g_f, t, s_f, style_weight, grid=None, grid_weight=0.0):
+    """{total, content, style[, grid]} from the decoding's features `g_f` and the style's `s_f`
+    ({layer: (n, H, W, C)}), the AdaIN target `t` and, where grid_weight > 0, the decoding's
+    relative `grid` (see the module docstring)."""
     t = tf.cast(t, tf.float32)
     g4 = tf.cast(g_f[CONTENT_LAYER], tf.float32)
     content = tf.reduce_mean(tf.square(g4 - t)) / (tf.reduce_mean(tf.square(t)) + 1e-12)
@@ -49,17 +55,34 @@ def adain_losses(g_f, t, s_f, style_weight):
             for layer in STYLE_LAYERS
         ]
     )
-    return {"total": content + style_weight * style, "content": content, "style": style}
+    out = {"total": content + style_weight * style, "content": content, "style": style}
+    if grid_weight > 0:
+        out["grid"] = grid
+        out["total"] += grid_weight * grid
+    return out
+
+
+def relative_grid(g, c):
+    """`stride_grid` of decodings g at the decoder's stride, over the mean energy of photos c."""
+    energy = tf.reduce_mean(tf.square(tf.cast(c, tf.float32))) + 1e-12
+    return stride_grid(g, decoders.level_stride(LEVEL)) / energy
 
 
 class DecoderTraining:
     """The AdaIN decoder (relu4_1's architecture), the frozen encoder to relu4_1 and the loss."""
 
-    cost_names = ("total", "content", "style")
     data_kinds = ("photo", "style")  # a batch of each a step (`nst_tf.train.loop`)
 
-    def __init__(self, vgg_weights, precision="float32", style_weight=STYLE_WEIGHT, preview_styles=None):
-        self.vgg_weights, self.style_weight = vgg_weights, style_weight
+    def __init__(
+        self,
+        vgg_weights,
+        precision="float32",
+        style_weight=STYLE_WEIGHT,
+        preview_styles=None,
+        grid_weight=0.0,
+    ):
+        self.vgg_weights, self.style_weight, self.grid_weight = vgg_weights, style_weight, grid_weight
+        self.cost_names = ("total", "content", "style") + (("grid",) if grid_weight > 0 else ())
         layers = list(STYLE_LAYERS)
         self.encoder = build_vgg(vgg_weights, ENCODER_POOLING, outputs=layers, precision=precision)
         self.network = decoders.build_decoder(LEVEL, decoders.widths_of(vgg_weights.layers), precision)
@@ -78,7 +101,8 @@ class DecoderTraining:
         c_f, s_f = self.encode(c), self.encode(s)
         t = adaptive_instance_normalization(c_f[CONTENT_LAYER], s_f[CONTENT_LAYER])
         g = decoders.crop_to(self.network(t, training=True), c.shape[1], c.shape[2])  # training's layers
-        return adain_losses(self.encoder(g), t, s_f, self.style_weight)
+        grid = relative_grid(g, c) if self.grid_weight > 0 else None
+        return adain_losses(self.encoder(g), t, s_f, self.style_weight, grid, self.grid_weight)
 
     def reconstruct(self, x):
         """What the previews show below each held-out photo: it in the i-th held-out style."""
@@ -122,7 +146,8 @@ class DecoderTraining:
             "level": LEVEL,
             "parameters": int(self.network.count_params()),
             "loss": f"relative relu4_1 distance to the AdaIN target + {self.style_weight:g} x relative "
-            "channel mean/std distance to the style at relu1_1..relu4_1",
+            "channel mean/std distance to the style at relu1_1..relu4_1"
+            + (f" + {self.grid_weight:g} x the relative 8-px grid" if self.grid_weight > 0 else ""),
             "style_weight": self.style_weight,
             "encoder": self.encoder_record(),
         }
@@ -155,6 +180,8 @@ def preview_styles(manifest, crop, n=PREVIEW_STYLES):
 class Task:
     """`nst_tf.train.tasks`' entry for AdaIN: one decoder, trained on photos and styles."""
 
+    grid_weight = GRID_WEIGHT  # the default of a new run's --grid_weight
+
     def run_name(self, options):
         if options.level not in (None, LEVEL):
             why = "AdaIN has one decoder, after relu4_1: leave {setting} out"
@@ -167,7 +194,8 @@ class Task:
             styles = preview_styles(options.data, options.crop)
         except SettingError as e:
             raise SettingError("data", f"{{setting}}: AdaIN trains on styles too: {e.why}", options.data)
-        return DecoderTraining(vgg_weights, precision, options.style_weight, styles)
+        grid_weight = options.grid_weight or 0.0
+        return DecoderTraining(vgg_weights, precision, options.style_weight, styles, grid_weight=grid_weight)
 
 
 TASK = Task()

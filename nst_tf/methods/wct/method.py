@@ -286,7 +286,7 @@ def margins(level):
     """(encoder, decoder) margins in pixels, multiples of 16: the receptive-field radius of relu<L>_1,
     and of the decoder (a 3x3 convolution reaches one position, 2^k pixels at its resolution)."""
     encoder = tiling.margin_for([decoders.level_layer(level)])
-    reach, step = 0, 2 ** (level - 1)
+    reach, step = 0, decoders.level_stride(level)
     for _, _, _, upsample in decoders.plan(level):
         reach += step
         step //= 2 if upsample else 1
