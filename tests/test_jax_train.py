@@ -37,6 +37,7 @@ def test_its_constants_are_the_tensorflow_codes():
     assert (jt.ADAIN_LEVEL, jt.ADAIN_FILE) == (adain_config.LEVEL, adain_config.DECODER_FILE)
     assert jt.STYLE_LAYERS == adain_training.STYLE_LAYERS
     assert jt.GRID_WEIGHTS == {"wct": wct_training.GRID_WEIGHT, "adain": adain_training.GRID_WEIGHT}
+    assert jt.GRID_STRIDES == decoders.GRID_STRIDES
     adam = tf.keras.optimizers.Adam()
     assert jt.ADAM == {"beta_1": adam.beta_1, "beta_2": adam.beta_2, "epsilon": adam.epsilon}
 
@@ -216,6 +217,12 @@ def test_bad_settings_are_named(packed, tmp_path):
         jt.train(jt.Options(level=6, pack=str(packed / "pack"), out=str(tmp_path)), log=QUIET)
     with pytest.raises(SettingError, match="pack=.*holds no vgg19.npz"):
         jt.train(jt.Options(level=2, pack=str(tmp_path), out=str(tmp_path)), log=QUIET)
+    pack = str(packed / "pack")
+    with pytest.raises(SettingError, match="grid_weight=5.0: relu1_1's decoder does not upsample"):
+        jt.train(jt.Options(level=1, pack=pack, out=str(tmp_path), grid_weight=5.0), log=QUIET)
+    with pytest.raises(SettingError, match="crop=48: must be at least 4 strides"):
+        jt.train(jt.Options(level=5, pack=pack, out=str(tmp_path), crop=48), log=QUIET)
+    assert jt.Run(jt.Options(level=1, pack=pack, out=str(tmp_path), crop=16)).options.grid_weight == 0.0
 
 
 def test_the_command_trains_where_tensorflow_cannot_be_imported(packed, tmp_path):

@@ -15,10 +15,10 @@ from PIL import Image
 from nst_tf import files
 from nst_tf.errors import SettingError, WeightsError
 from nst_tf.methods.wct import training as wct_training
-from nst_tf.methods.wct.training import reconstruction_losses, stride_grid
+from nst_tf.methods.wct.training import reconstruction_losses
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets import weights
-from nst_tf.train import session
+from nst_tf.train import session, tasks
 from nst_tf.train.options import TrainOptions
 
 QUIET = lambda message: None  # noqa: E731
@@ -77,11 +77,11 @@ def test_the_grid_term_is_the_part_that_repeats_with_the_stride():
     detail = image[:, 4 : 4 + 57, 4 : 4 + 73] - box  # the image less its 8 x 8 box mean
     phases = detail[:, :56, :72].reshape(1, 7, 8, 9, 8, 3).mean(axis=(1, 3))
     want = np.mean((phases - phases.mean(axis=(1, 2), keepdims=True)) ** 2)
-    assert float(stride_grid(image, 8)) == pytest.approx(want, rel=1e-3)
+    assert float(decoders.stride_grid(image, 8)) == pytest.approx(want, rel=1e-3)
     assert want == pytest.approx(np.mean(pattern**2), rel=0.05)
-    assert float(stride_grid(smooth, 8)) < 0.02 * np.mean(pattern**2)
+    assert float(decoders.stride_grid(smooth, 8)) < 0.02 * np.mean(pattern**2)
     other = np.tile(rng.normal(0, 5, (1, 7, 7, 3)).astype(np.float32), (1, 10, 12, 1))[:, :64, :80]
-    assert float(stride_grid(smooth + other, 8)) < 0.05 * np.mean(other**2)
+    assert float(decoders.stride_grid(smooth + other, 8)) < 0.05 * np.mean(other**2)
     got = reconstruction_losses(smooth, image, smooth[:, :8, :8], smooth[:, :8, :8], grid_weight=10, stride=8)
     assert float(got["grid"]) == pytest.approx(np.mean(pattern**2), rel=1e-4)  # y - x: the pattern alone
     assert float(got["total"]) == pytest.approx(np.mean(tiled**2) + 10 * np.mean(pattern**2), rel=1e-4)
@@ -182,10 +182,30 @@ def test_bad_settings_are_named(data, tmp_path):
         session.train(options(data, tmp_path, lr_decay=-1.0), log=QUIET)
     with pytest.raises(SettingError, match="grid_weight=-1.0: must be 0"):
         session.train(options(data, tmp_path, grid_weight=-1.0), log=QUIET)
+    with pytest.raises(SettingError, match="grid_weight=5.0: relu1_1's decoder does not upsample"):
+        session.train(options(data, tmp_path, level=1, grid_weight=5.0), log=QUIET)
+    with pytest.raises(SettingError, match="crop=16: must be at least 32 px for the grid term"):
+        session.train(options(data, tmp_path, level=4, crop=16), log=QUIET)
     with pytest.raises(SettingError, match="method=gatys: has no network to train"):
         session.train(options(data, tmp_path, method="gatys"), log=QUIET)
     with pytest.raises(SettingError, match="no saved state"):
         session.resume(options(data, tmp_path / "new"), log=QUIET)
+    task = tasks.get("wct")
+    assert task.grid_weight(options(data, tmp_path, level=1)) == 0.0  # relu1_1 does not upsample
+    assert task.grid_weight(options(data, tmp_path, level=3)) == wct_training.GRID_WEIGHT
+
+
+def test_the_flags_take_their_fields_types():
+    """Each flag parses as its TrainOptions field's type, `float | None` included (no string weights)."""
+    from absl import flags
+
+    from nst_tf.cli import train as cli
+
+    values = flags.FlagValues()
+    cli.define_flags(flag_values=values)
+    values(["train", "--grid_weight", "0.5", "--level", "3", "--style_weight", "7"])
+    assert values.grid_weight == 0.5 and values.level == 3 and values.style_weight == 7.0
+    assert values["init_from"].value is None and isinstance(values.crop, int)
 
 
 def test_the_command_says_a_missing_manifest_in_one_line_and_exits_2(tmp_path):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from nst_tf.errors import WeightsError
+from nst_tf.errors import SettingError, WeightsError
 from nst_tf.nets.decoder_files import (  # noqa: F401  (the plan and files, re-exported)
     CHECKSUMS,
     FORMAT,
@@ -135,6 +135,34 @@ def build_decoder(level, widths=None, precision="float32"):
             x = tf.keras.layers.Conv2D(out, 3, activation=activation, name=name, dtype=dtype)(x)
         upsampled = upsample
     return tf.keras.Model(features, x, name=f"decoder_relu{level}_1")
+
+
+def stride_grid(image, stride):
+    """Mean square of the part of `image` ((n, H, W, C), float32) that repeats every `stride`
+    pixels: of its detail (the image less its stride x stride box mean, so that a smooth gradient
+    counts for nothing), each of the stride x stride phases' mean over the blocks, less the mean of
+    the phases. A photograph's phases average alike (it has next to none); a nearest-neighbour
+    decoder's lattice is exactly such a part (a zero-mean pattern of the period is counted whole).
+    """
+    image = tf.cast(image, tf.float32)
+    low = tf.nn.avg_pool2d(image, stride, 1, "VALID")
+    _, h, w, c = low.shape
+    detail = image[:, stride // 2 : stride // 2 + h, stride // 2 : stride // 2 + w] - low
+    h, w = h // stride * stride, w // stride * stride
+    blocks = tf.reshape(detail[:, :h, :w], (-1, h // stride, stride, w // stride, stride, c))
+    phases = tf.reduce_mean(blocks, axis=(1, 3))  # (n, stride, stride, c)
+    return tf.reduce_mean(tf.square(phases - tf.reduce_mean(phases, axis=(1, 2), keepdims=True)))
+
+
+GRID_STRIDES = 4  # the least crop for the grid term, in strides: 3 whole blocks a side at least
+
+
+def check_grid_crop(crop, stride):
+    """SettingError naming `crop` when square crops of `crop` px hold too few blocks of `stride` px
+    for `stride_grid` to tell a lattice from detail (fewer than GRID_STRIDES strides a side)."""
+    if crop < GRID_STRIDES * stride:
+        why = f"must be at least {GRID_STRIDES * stride} px for the grid term at a {stride}-px stride"
+        raise SettingError("crop", why + " (or give --grid_weight 0)", crop)
 
 
 def crop_to(image, height, width):

@@ -5,7 +5,8 @@ The same networks, losses and files as `python -m nst_tf.train`, written again i
 VGG-19 encoder (3x3 SAME convolutions + ReLU, 2x2 max pooling; conv1_1 in float32), the mirrored
 decoder (reflection padding, nearest upsampling, the last convolution in float32), WCT's pixel +
 feature loss (`nst_tf.methods.wct.training`), AdaIN's relative content + style loss
-(`nst_tf.methods.adain.training`), Keras' Adam, bfloat16 convolutions on float32 weights.
+(`nst_tf.methods.adain.training`), each with the grid term (`nst_tf.nets.decoder.stride_grid`),
+Keras' Adam, bfloat16 convolutions on float32 weights.
 tests/test_jax_train.py checks each against the TensorFlow code on the same weights. The model
 is a decoder file of this package with its training as one more stage of its record, so it goes on
 with `python -m nst_tf.train --init_from FILE` and ships with `nst_tf.train.ship` like any other.
@@ -40,6 +41,7 @@ MEANS = np.array([123.68, 116.779, 103.939], np.float32)  # nst_tf.images.MEANS
 POOLING = "max"  # nst_tf.methods.wct.config.ENCODER_POOLING
 FEATURE_WEIGHT = 1.0  # nst_tf.methods.wct.training.FEATURE_WEIGHT
 GRID_WEIGHTS = {"wct": 1000.0, "adain": 1000.0}  # nst_tf.methods.<method>.training.GRID_WEIGHT
+GRID_STRIDES = 4  # nst_tf.nets.decoder.GRID_STRIDES
 STYLE_WEIGHT = 65.0  # nst_tf.train.options.STYLE_WEIGHT
 ADAIN_EPS = 1e-5  # nst_tf.methods.wct.transforms.ADAIN_EPS
 ADAIN_LEVEL, ADAIN_FILE = 4, "adain_decoder.npz"  # nst_tf.methods.adain.config
@@ -116,14 +118,14 @@ def init_decoder(level, widths, seed):
 
 
 def stride_grid(image, stride):
-    """`nst_tf.methods.wct.training.stride_grid`: the part of `image` repeating every `stride` px."""
+    """`nst_tf.nets.decoder.stride_grid`: the part of `image` repeating every `stride` px."""
     jax, jnp = _jax()
     low = jax.lax.reduce_window(image, 0.0, jax.lax.add, (1, stride, stride, 1), (1, 1, 1, 1), "VALID")
     low = low / (stride * stride)
-    n, h, w, c = low.shape
+    _, h, w, c = low.shape
     detail = image[:, stride // 2 : stride // 2 + h, stride // 2 : stride // 2 + w] - low
     h, w = h // stride * stride, w // stride * stride
-    phases = jnp.mean(detail[:, :h, :w].reshape(n, h // stride, stride, w // stride, stride, c), axis=(1, 3))
+    phases = jnp.mean(detail[:, :h, :w].reshape(-1, h // stride, stride, w // stride, stride, c), axis=(1, 3))
     return jnp.mean(jnp.square(phases - jnp.mean(phases, axis=(1, 2), keepdims=True)))
 
 
@@ -329,6 +331,15 @@ class Options:
             raise SettingError("precision", "must be float32 or bfloat16", self.precision)
         if self.grid_weight is not None and not 0.0 <= self.grid_weight < float("inf"):
             raise SettingError("grid_weight", "must be 0 (none) or more", self.grid_weight)
+        if self.grid_weight and self.model_level == 1:
+            raise SettingError(
+                "grid_weight",
+                "relu1_1's decoder does not upsample, so it leaves no grid: give 0",
+                self.grid_weight,
+            )
+        if self.grid_weight and self.crop < GRID_STRIDES * decoders.level_stride(self.model_level):
+            why = f"must be at least {GRID_STRIDES} strides of the decoder for the grid term"
+            raise SettingError("crop", why + " (or give --grid_weight 0)", self.crop)
         if self.storage not in decoders.STORAGES:
             raise SettingError("storage", f"must be one of {', '.join(decoders.STORAGES)}", self.storage)
         if not (Path(self.pack) / PACK_VGG).is_file():
@@ -371,8 +382,9 @@ class Run:
 
     def __init__(self, options):
         jax, jnp = _jax()
-        if options.grid_weight is None:
-            options = dataclasses.replace(options, grid_weight=GRID_WEIGHTS[options.method])
+        if options.grid_weight is None:  # relu1_1's decoder does not upsample: no grid term
+            default = GRID_WEIGHTS[options.method] if options.model_level != 1 else 0.0
+            options = dataclasses.replace(options, grid_weight=default)
         self.options = options.validate()
         vgg, self.encoder = read_pack_vgg(Path(options.pack) / PACK_VGG)
         widths = decoders.widths_of(vgg)

@@ -113,7 +113,7 @@ def train(options, log=print, show=None):
     used, why = precision.describe(options.precision)
     options = dataclasses.replace(options, precision=used)  # auto is decided once, here, and kept
     if options.grid_weight is None:  # the method's default, kept with the run's settings
-        options = dataclasses.replace(options, grid_weight=entry.grid_weight)
+        options = dataclasses.replace(options, grid_weight=entry.grid_weight(options))
     saved = {"settings": dataclasses.asdict(options), "data_sha256": data_sha, "precision_reason": why}
     files.write_text(run_dir / SETTINGS_JSON, json.dumps(saved, indent=1) + "\n")
     run = open_run(entry, options, run_dir, log, {"precision": {"used": used, "reason": why}, "sessions": []})

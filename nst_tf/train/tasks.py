@@ -4,7 +4,7 @@ A method's training module (named in `BUILTIN`) defines `TASK`, an object with
 
     TASK.run_name(options)                        -> "wct_relu3_1": the run's folder; raises
                                                      SettingError for a method option that cannot work
-    TASK.grid_weight                              the method's default --grid_weight (a new run's)
+    TASK.grid_weight(options)                     the run's grid weight (--grid_weight or the default)
     TASK.build(options, vgg_weights, precision)   -> a task:
 
 and a task has

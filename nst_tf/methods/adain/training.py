@@ -8,12 +8,13 @@ t = AdaIN(relu4_1(c), relu4_1(s)), the decoder gives g = D(t), and
     content = mean((relu4_1(g) - t)^2) / mean(t^2)
     style   = sum over relu1_1 ... relu4_1 of
               (mean((mu(g) - mu(s))^2) + mean((sigma(g) - sigma(s))^2)) / mean(relu_l(s)^2)
-    grid    = stride_grid(g, 8) / mean(c^2)        (only where grid_weight > 0)
+    grid    = stride_grid(g, 8) / mean(c^2)        (only where grid_weight > 0; ours, not the paper's)
     total   = content + style_weight x style + grid_weight x grid
 
 the encoder frozen, mu and sigma each channel's mean and standard deviation over positions, and
-stride_grid WCT's (`nst_tf.methods.wct.training`): the part of the decoding that repeats with the
-decoder's 8-pixel stride, relative to the photos' energy (our term, not the paper's).
+`nst_tf.nets.decoder.stride_grid` the part of the decoding that repeats with the decoder's
+8-pixel stride (the lattice of docs/fast.md), relative to the photos' energy. It weighs a style's
+own texture of exactly that period too, a pattern no held-out style of docs/fast.md has.
 
 The default style weight, 65, is the reference code's lambda of 10 carried over: its VGG is
 normalised (each channel's mean activation 1), and on one batch of 8 training photos and 8 styles
@@ -30,7 +31,6 @@ from nst_tf.errors import SettingError
 from nst_tf.methods.adain.config import DECODER_FILE, LEVEL
 from nst_tf.methods.adain.transforms import adaptive_instance_normalization, statistics_distance
 from nst_tf.methods.wct.config import ENCODER_POOLING
-from nst_tf.methods.wct.training import stride_grid
 from nst_tf.nets import decoder as decoders
 from nst_tf.nets.vgg import build_vgg
 from nst_tf.train.options import STYLE_WEIGHT
@@ -38,13 +38,13 @@ from nst_tf.train.options import STYLE_WEIGHT
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")  # relu1_1 ... relu4_1
 CONTENT_LAYER = decoders.level_layer(LEVEL)
 PREVIEW_STYLES = 4
-GRID_WEIGHT = 1000.0  # --grid_weight's default for AdaIN: the term starts near a tenth of the total
+GRID_WEIGHT = 1000.0  # --grid_weight's default: the term starts near a tenth of the total (8 photos)
 
 
-def adain_losses(g_f, t, s_f, style_weight, grid=None, grid_weight=0.0):
+def adain_losses(g_f, t, s_f, style_weight, grid=None, grid_weight=GRID_WEIGHT):
     """{total, content, style[, grid]} from the decoding's features `g_f` and the style's `s_f`
-    ({layer: (n, H, W, C)}), the AdaIN target `t` and, where grid_weight > 0, the decoding's
-    relative `grid` (see the module docstring)."""
+    ({layer: (n, H, W, C)}), the AdaIN target `t` and the decoding's `relative_grid` (None: no
+    grid term) (see the module docstring)."""
     t = tf.cast(t, tf.float32)
     g4 = tf.cast(g_f[CONTENT_LAYER], tf.float32)
     content = tf.reduce_mean(tf.square(g4 - t)) / (tf.reduce_mean(tf.square(t)) + 1e-12)
@@ -56,16 +56,15 @@ def adain_losses(g_f, t, s_f, style_weight, grid=None, grid_weight=0.0):
         ]
     )
     out = {"total": content + style_weight * style, "content": content, "style": style}
-    if grid_weight > 0:
-        out["grid"] = grid
-        out["total"] += grid_weight * grid
+    if grid is not None:
+        out["grid"], out["total"] = grid, out["total"] + grid_weight * grid
     return out
 
 
 def relative_grid(g, c):
     """`stride_grid` of decodings g at the decoder's stride, over the mean energy of photos c."""
     energy = tf.reduce_mean(tf.square(tf.cast(c, tf.float32))) + 1e-12
-    return stride_grid(g, decoders.level_stride(LEVEL)) / energy
+    return decoders.stride_grid(g, decoders.level_stride(LEVEL)) / energy
 
 
 class DecoderTraining:
@@ -147,7 +146,11 @@ class DecoderTraining:
             "parameters": int(self.network.count_params()),
             "loss": f"relative relu4_1 distance to the AdaIN target + {self.style_weight:g} x relative "
             "channel mean/std distance to the style at relu1_1..relu4_1"
-            + (f" + {self.grid_weight:g} x the relative 8-px grid" if self.grid_weight > 0 else ""),
+            + (
+                f" + {self.grid_weight:g} x the relative {decoders.level_stride(LEVEL)}-px grid"
+                if self.grid_weight > 0
+                else ""
+            ),
             "style_weight": self.style_weight,
             "encoder": self.encoder_record(),
         }
@@ -180,12 +183,16 @@ def preview_styles(manifest, crop, n=PREVIEW_STYLES):
 class Task:
     """`nst_tf.train.tasks`' entry for AdaIN: one decoder, trained on photos and styles."""
 
-    grid_weight = GRID_WEIGHT  # the default of a new run's --grid_weight
+    def grid_weight(self, options):
+        """The run's grid weight: --grid_weight, or by default GRID_WEIGHT."""
+        return GRID_WEIGHT if options.grid_weight is None else options.grid_weight
 
     def run_name(self, options):
         if options.level not in (None, LEVEL):
             why = "AdaIN has one decoder, after relu4_1: leave {setting} out"
             raise SettingError("level", why, options.level)
+        if self.grid_weight(options) > 0:
+            decoders.check_grid_crop(options.crop, decoders.level_stride(LEVEL))
         return "adain"
 
     def build(self, options, vgg_weights, precision):
@@ -194,7 +201,7 @@ class Task:
             styles = preview_styles(options.data, options.crop)
         except SettingError as e:
             raise SettingError("data", f"{{setting}}: AdaIN trains on styles too: {e.why}", options.data)
-        grid_weight = options.grid_weight or 0.0
+        grid_weight = self.grid_weight(options)
         return DecoderTraining(vgg_weights, precision, options.style_weight, styles, grid_weight=grid_weight)
 
 

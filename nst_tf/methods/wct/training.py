@@ -5,12 +5,14 @@ The paper's loss: a photo x is encoded to f = VGG(x) at relu<L>_1, decoded to y 
 pixels and features both in the encoder's units (RGB 0-255 minus the means; post-ReLU activations),
 the encoder frozen. No style image is involved, so the decoder serves any style.
 
-The grid term is ours (`stride_grid`): a decoder that upsamples 2^(L-1)x by nearest neighbours
-leaves, where it has to invent detail (foliage, bristles), a pattern locked to that stride, the
-lattice docs/fast.md shows; the pixel loss weighs it by its tiny share of the error. The term
-weighs that pattern on its own. On the relu4_1 decoder, 200 steps at GRID_WEIGHT (128^2 crops,
-from the decoder shipped without it) cut the grid's power on held-out photos from 16.9x the
-photos' own at those frequencies to 3.1x and raised their reconstruction 22.4 -> 23.1 dB.
+The grid term is ours (`nst_tf.nets.decoder.stride_grid`): a decoder that upsamples 2^(L-1)x by
+nearest neighbours leaves, where it has to invent detail (foliage, bristles), a pattern locked to
+that stride, the lattice docs/fast.md shows; the pixel loss weighs it by its tiny share of the error. The term
+weighs that pattern on its own. On the shipped relu4_1 decoder, 600 steps at GRID_WEIGHT (128^2
+crops, from the decoder shipped without it) cut the lattice on docs/fast.md's 8 held-out pictures
+from 22.3x their own power at the stride's harmonics to 5.1x (`bench/decoder_floor.py`) and
+raised the reconstruction of the 55 held-out photos 22.74 -> 23.27 dB. relu1_1's decoder does not
+upsample: it has no grid term.
 """
 
 import tensorflow as tf
@@ -27,35 +29,18 @@ FEATURE_WEIGHT = 1.0  # the issue's 1:1 pixel and feature loss
 GRID_WEIGHT = 1000.0  # --grid_weight's default for WCT (0 before 2026-12-08; see the docstring)
 
 
-def stride_grid(image, stride):
-    """Mean square of the part of `image` ((n, H, W, C), float32) that repeats every `stride`
-    pixels: of its detail (the image less its stride x stride box mean, so that a smooth gradient
-    counts for nothing), each of the stride x stride phases' mean over the blocks, less the mean of
-    the phases. A photograph's phases average alike (it has next to none); a nearest-neighbour
-    decoder's lattice is exactly such a part (a zero-mean pattern of the period is counted whole).
-    """
-    image = tf.cast(image, tf.float32)
-    low = tf.nn.avg_pool2d(image, stride, 1, "VALID")
-    n, h, w, c = low.shape
-    detail = image[:, stride // 2 : stride // 2 + h, stride // 2 : stride // 2 + w] - low
-    h, w = h // stride * stride, w // stride * stride
-    blocks = tf.reshape(detail[:, :h, :w], (n, h // stride, stride, w // stride, stride, c))
-    phases = tf.reduce_mean(blocks, axis=(1, 3))  # (n, stride, stride, c)
-    return tf.reduce_mean(tf.square(phases - tf.reduce_mean(phases, axis=(1, 2), keepdims=True)))
-
-
 def reconstruction_losses(x, y, f, f_y, feature_weight=FEATURE_WEIGHT, grid_weight=0.0, stride=1):
     """{total, pixel, feature[, grid]} for an image x, its decoding y, their features f and f_y.
 
     pixel = mean((y - x)^2) over all pixels and channels; feature = mean((f_y - f)^2);
-    grid = `stride_grid`(y - x, stride), only where grid_weight > 0;
+    grid = `decoders.stride_grid`(y - x, stride), only where grid_weight > 0;
     total = pixel + feature_weight * feature + grid_weight * grid.
     """
     pixel = tf.reduce_mean(tf.square(tf.cast(y, tf.float32) - tf.cast(x, tf.float32)))
     feature = tf.reduce_mean(tf.square(tf.cast(f_y, tf.float32) - tf.cast(f, tf.float32)))
     out = {"total": pixel + feature_weight * feature, "pixel": pixel, "feature": feature}
     if grid_weight > 0:
-        out["grid"] = stride_grid(tf.cast(y, tf.float32) - tf.cast(x, tf.float32), stride)
+        out["grid"] = decoders.stride_grid(tf.cast(y, tf.float32) - tf.cast(x, tf.float32), stride)
         out["total"] += grid_weight * out["grid"]
     return out
 
@@ -121,7 +106,11 @@ class DecoderTraining:
 class Task:
     """`nst_tf.train.tasks`' entry for WCT: one decoder per run, chosen by `options.level`."""
 
-    grid_weight = GRID_WEIGHT  # the default of a new run's --grid_weight
+    def grid_weight(self, options):
+        """The run's grid weight: --grid_weight, or by default GRID_WEIGHT (0 for relu1_1)."""
+        if options.grid_weight is not None:
+            return options.grid_weight
+        return GRID_WEIGHT if options.level != 1 else 0.0
 
     def run_name(self, options):
         if options.level is None:
@@ -133,11 +122,19 @@ class Task:
         for name in ADAIN_ONLY:  # WCT's decoders train on photos alone: no style loss, no styles
             if getattr(options, name) != getattr(TrainOptions, name):
                 raise SettingError(name, "{setting} is AdaIN's; WCT's decoders train on photos alone")
+        if self.grid_weight(options) > 0:
+            if options.level == 1:
+                raise SettingError(
+                    "grid_weight",
+                    "relu1_1's decoder does not upsample, so it leaves no grid: give 0",
+                    options.grid_weight,
+                )
+            decoders.check_grid_crop(options.crop, decoders.level_stride(options.level))
         return f"wct_relu{options.level}_1"
 
     def build(self, options, vgg_weights, precision):
         self.run_name(options)
-        return DecoderTraining(options.level, vgg_weights, precision, options.grid_weight or 0.0)
+        return DecoderTraining(options.level, vgg_weights, precision, self.grid_weight(options))
 
 
 TASK = Task()
