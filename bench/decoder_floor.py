@@ -15,7 +15,9 @@ transform does: the decoder has to improve. bfloat16 where native (the methods' 
 
 Also each rebuild's grid: its power at the harmonics of the deepest decoder's stride (a pattern
 that repeats every 8 px for relu4_1 and AdaIN, 16 for relu5_1 and the cascade) over the
-picture's own power there, the lattice of docs/fast.md as a number (1: none added).
+picture's own power there, the lattice of docs/fast.md as a number (1: none added). It is measured
+by a Fourier transform, apart from the training's `nets.decoder.stride_grid`, so that the term
+the decoders were trained on is not also their judge.
 """
 
 import argparse
