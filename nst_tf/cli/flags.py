@@ -122,12 +122,9 @@ def _varying_defaults(names):
         preset = methods.spec(name).presets["default"]
         for field in dataclasses.fields(preset):
             seen.setdefault(field.name, {})[name] = getattr(preset, field.name)
-    varying = {}
-    for field, defaults in seen.items():
-        values = list(defaults.values())
-        if any(value != values[0] for value in values[1:]):
-            varying[field] = defaults
-    return varying
+    return {
+        field: defaults for field, defaults in seen.items() if len({repr(v) for v in defaults.values()}) > 1
+    }
 
 
 def _defaults_text(defaults):

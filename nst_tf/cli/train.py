@@ -8,7 +8,6 @@ Ctrl-C or SIGTERM saves the run and exits 130 with the command that continues it
 import dataclasses
 import signal
 import sys
-import typing
 
 from nst_tf import quiet
 
@@ -19,7 +18,7 @@ from absl import flags, logging  # noqa: E402
 
 from nst_tf.errors import NstError, one_line_exit  # noqa: E402
 from nst_tf.train import session  # noqa: E402
-from nst_tf.train.options import TrainOptions  # noqa: E402
+from nst_tf.train.options import TrainOptions, flag_type  # noqa: E402
 
 FLAGS = flags.FlagValues()
 
@@ -28,10 +27,10 @@ def define_flags(options=TrainOptions(), flag_values=FLAGS):
     """A flag per field of `TrainOptions` (its defaults, its help), and `--resume`."""
     for field in dataclasses.fields(options):
         default, text = getattr(options, field.name), field.metadata["help"]
-        kinds = typing.get_args(field.type) or (field.type,)  # `int | None`: int
-        if int in kinds:
+        kind = flag_type(field)
+        if kind is int:
             flags.DEFINE_integer(field.name, default, text, flag_values=flag_values)
-        elif float in kinds:
+        elif kind is float:
             flags.DEFINE_float(field.name, default, text, flag_values=flag_values)
         else:
             flags.DEFINE_string(field.name, default, text, flag_values=flag_values)

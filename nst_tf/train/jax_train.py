@@ -24,7 +24,6 @@ import dataclasses
 import json
 import shutil
 import time
-import typing
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ from nst_tf.errors import SettingError, WeightsError, one_line_exit
 from nst_tf.files import sha256_of, write_text
 from nst_tf.nets import decoder_files as decoders
 from nst_tf.nets.layers import CONV_LAYERS, layer_names
-from nst_tf.train.options import STAGE_SETTINGS
+from nst_tf.train.options import STAGE_SETTINGS, flag_type
 
 # The same as the TensorFlow code's (tests/test_jax_train.py checks that they stay the same).
 MEANS = np.array([123.68, 116.779, 103.939], np.float32)  # nst_tf.images.MEANS
@@ -485,8 +484,7 @@ def main(argv=None):
     p.add_argument("--weights", help="VGG-19 weights (default: the embedded default)")
     t = verbs.add_parser("train", help="there: train a decoder with JAX")
     for field in dataclasses.fields(Options):
-        kind = [k for k in typing.get_args(field.type) or (field.type,) if k is not type(None)][0]
-        t.add_argument(f"--{field.name}", type=kind, default=field.default)
+        t.add_argument(f"--{field.name}", type=flag_type(field), default=field.default)
     args = parser.parse_args(argv)
     with one_line_exit():
         if args.verb == "pack":

@@ -1,6 +1,7 @@
 """The settings of a training run (the single home of their defaults), each a flag of `nst_tf.train`."""
 
 import dataclasses
+import typing
 
 from nst_tf import precision
 from nst_tf.errors import SettingError
@@ -16,6 +17,12 @@ STAGE_SETTINGS = (
     "crop", "batch_size", "learning_rate", "lr_decay", "precision", "style_weight", "style_hue",
     "grid_weight", "seed",
 )  # fmt: skip
+
+
+def flag_type(field):
+    """int, float or str: the type a command-line flag of a dataclass field parses to (`int | None`:
+    int). `nst_tf.cli.train` and `nst_tf.train.jax_train` define their flags with it."""
+    return next(k for k in typing.get_args(field.type) or (field.type,) if k is not type(None))
 
 
 def _field(default, help_text, **extra):
@@ -65,7 +72,7 @@ class TrainOptions:
         None,
         "Weight of the penalty on the decoder's stride grid, the lattice a nearest-neighbour "
         "decoder leaves where it invents detail (0: none; default: the method's, "
-        "nst_tf.methods.<method>.training.GRID_WEIGHT; a run saved before it had 0).",
+        "nst_tf.methods.<method>.training.GRID_WEIGHT, 0 for relu1_1; a run saved before it had 0).",
     )
     init_from: str | None = _field(
         None,

@@ -36,11 +36,12 @@ def reconstruction_losses(x, y, f, f_y, feature_weight=FEATURE_WEIGHT, grid_weig
     grid = `decoders.stride_grid`(y - x, stride), only where grid_weight > 0;
     total = pixel + feature_weight * feature + grid_weight * grid.
     """
-    pixel = tf.reduce_mean(tf.square(tf.cast(y, tf.float32) - tf.cast(x, tf.float32)))
+    residual = tf.cast(y, tf.float32) - tf.cast(x, tf.float32)
+    pixel = tf.reduce_mean(tf.square(residual))
     feature = tf.reduce_mean(tf.square(tf.cast(f_y, tf.float32) - tf.cast(f, tf.float32)))
     out = {"total": pixel + feature_weight * feature, "pixel": pixel, "feature": feature}
     if grid_weight > 0:
-        out["grid"] = decoders.stride_grid(tf.cast(y, tf.float32) - tf.cast(x, tf.float32), stride)
+        out["grid"] = decoders.stride_grid(residual, stride)
         out["total"] += grid_weight * out["grid"]
     return out
 
